@@ -1,0 +1,113 @@
+"""Values that cross the core/adapter boundary, and the sinks adapters implement.
+
+Adapters translate platform events into these small frozen dataclasses; raw platform
+payloads never reach the core. The core answers through a `ReplySink` (one per
+incoming event) and posts to channels through a `ChannelPoster` (one per platform).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.providers.base import ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who is speaking. `is_platform_admin` is the adapter's fail-closed verdict."""
+
+    user_id: str
+    display_name: str = ""
+    is_platform_admin: bool = False
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where it was said: workspace, channel, thread, and whether it is a DM."""
+
+    workspace_id: str
+    platform: str  # slack | discord | console
+    channel_id: str
+    thread_id: str | None = None
+    is_direct: bool = False
+    workspace_name: str = ""
+
+
+HistoryFetcher = Callable[[], Awaitable[Sequence[ChatMessage]]]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A chat message (not a command) the adapter received."""
+
+    place: Place
+    sender: Sender
+    text: str = field(repr=False)  # message content: never logged
+    event_id: str
+    message_id: str = ""
+    mentions_bot: bool = False
+    is_edit: bool = False
+    # Reads the conversation so far from the platform at answer time (oldest first,
+    # without this message); None when the platform has no context to offer.
+    history: HistoryFetcher | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A `/byok …` command: the text after `/byok`."""
+
+    place: Place
+    sender: Sender
+    text: str = field(repr=False)  # may hold a secret (`key add … <secret>`)
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretForm:
+    """What a private secret form collects for (`key add`/`key rotate` without a secret)."""
+
+    action: str  # "add" | "rotate"
+    key_name: str
+    provider: str | None = None
+    base_url: str | None = None
+    verify: bool = True
+
+
+class ReplySink(Protocol):
+    """How the core answers one incoming event; implemented by each adapter."""
+
+    async def send(self, text: str, *, private: bool = False) -> None:
+        """Send a whole reply; private replies only the sender sees."""
+        ...
+
+    async def stream(self, chunks: AsyncIterator[str]) -> str:
+        """Stream a public reply (in the thread) as it is generated; return the full text sent."""
+        ...
+
+    async def send_file(
+        self, *, filename: str, content: bytes, title: str = "", private: bool = False
+    ) -> None:
+        """Send a file (CSV export); private files go to the sender only."""
+        ...
+
+    async def open_secret_form(self, form: SecretForm) -> None:
+        """Collect a secret privately (modal / hidden prompt) and hand it to `Core.submit_secret`."""
+        ...
+
+
+class ChannelPoster(Protocol):
+    """Posts unprompted messages (digest, budget alerts, key-failure notices) to a channel."""
+
+    async def post(
+        self,
+        *,
+        workspace_id: str,
+        channel_id: str,
+        text: str,
+        file: tuple[str, bytes] | None = None,
+    ) -> None:
+        """Post `text` (and optionally a file: name, bytes) to the channel."""
+        ...

@@ -1,0 +1,242 @@
+"""Every error byokbot raises on purpose, in one tree.
+
+Errors carry context as attributes (workspace, key name, provider, status, ...)
+and never a secret, a URL query string, a prompt or model output.
+
+    ByokError
+    ├── ConfigError                  bad or missing setting (one-line message)
+    ├── VaultError
+    │   ├── MasterKeyError           missing/short/invalid/wrong master key
+    │   └── DecryptionError          ciphertext tampered or bound to another row
+    ├── StorageError
+    │   └── DatabaseUnavailable      the database cannot be reached right now
+    ├── CommandError                 anything a /byok command answers with one line
+    │   ├── ParseError               malformed command text (carries the usage)
+    │   ├── PermissionDenied         a non-admin tried a management command
+    │   ├── NotFound                 no such key / agent / limit in this workspace
+    │   ├── Conflict                 name already taken, key in use, ...
+    │   └── InvalidValue             a value that parses but is not acceptable
+    ├── TurnError                    why a message could not be answered
+    │   ├── NoAgent                  no agent bound/default for the message
+    │   ├── KeyUnavailable           the agent's key is revoked, failing or missing
+    │   ├── BudgetExceeded           a budget refused the reservation
+    │   └── SecretInMessage          the message looks like it carries a provider key
+    └── ProviderError                a call to an AI provider failed
+        ├── UnsafeBaseURL            base URL not allowed (private/http/credentials)
+        ├── KeyRejected              401/403 or Gemini's API_KEY_INVALID
+        ├── RateLimited              429 (retry_after seconds when known)
+        ├── QuotaExhausted           quota / spend limit at the provider (not retried)
+        ├── ModelNotFound            the provider does not know the model
+        ├── RequestTooLarge          context too long / payload too large
+        ├── ProviderUnavailable      5xx, 529, connection refused/reset
+        ├── ProviderTimeout          the per-call deadline fired
+        ├── MalformedResponse        the provider answered something we cannot parse
+        └── BadRequest               any other 4xx (never retried)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+class ByokError(Exception):
+    """Root of byokbot's errors; ``str()`` is a one-line, user-safe message."""
+
+
+class ConfigError(ByokError):
+    """A setting is missing, malformed or inconsistent."""
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class VaultError(ByokError):
+    """The encrypted key store cannot do what was asked."""
+
+
+class MasterKeyError(VaultError):
+    """The master key is missing, malformed, or not the one the database was sealed with."""
+
+
+class DecryptionError(VaultError):
+    """A ciphertext failed authentication (tampered, or bound to another workspace/key)."""
+
+    def __init__(self, message: str, *, workspace_id: str, key_id: str) -> None:
+        super().__init__(message)
+        self.workspace_id = workspace_id
+        self.key_id = key_id
+
+
+class StorageError(ByokError):
+    """The database refused an operation."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached; callers answer "temporarily unavailable"."""
+
+
+class CommandError(ByokError):
+    """A /byok command failed in a way the user is told about in one line."""
+
+
+class ParseError(CommandError):
+    """Command text did not match the grammar; ``usage`` is the nearest command's usage."""
+
+    def __init__(self, message: str, *, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class PermissionDenied(CommandError):
+    """The sender is not an admin of the workspace."""
+
+    def __init__(self, message: str, *, user_id: str, command: str) -> None:
+        super().__init__(message)
+        self.user_id = user_id
+        self.command = command
+
+
+class NotFound(CommandError):
+    """The named key, agent, limit or channel does not exist in this workspace."""
+
+    def __init__(self, message: str, *, kind: str, name: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
+
+class Conflict(CommandError):
+    """The change clashes with existing state (duplicate name, key still in use, ...)."""
+
+
+class InvalidValue(CommandError):
+    """A value parsed but is not acceptable (unknown provider, bad timezone, ...)."""
+
+
+class TurnError(ByokError):
+    """A message could not be answered; ``str()`` is the line shown to the user."""
+
+
+class NoAgent(TurnError):
+    """No agent is bound to the channel and none is named or default."""
+
+
+class KeyUnavailable(TurnError):
+    """The agent's key is revoked, failing or missing."""
+
+    def __init__(self, message: str, *, key_name: str | None, status: str) -> None:
+        super().__init__(message)
+        self.key_name = key_name
+        self.status = status
+
+
+class BudgetExceeded(TurnError):
+    """A budget has no room for the call's worst-case cost."""
+
+    def __init__(
+        self, message: str, *, budget: str, period: str, resets_at: dt.datetime
+    ) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.period = period
+        self.resets_at = resets_at
+
+
+class SecretInMessage(TurnError):
+    """The message contains something shaped like a provider key."""
+
+
+class ProviderError(ByokError):
+    """A provider call failed; ``kind`` names the failure for usage rows and the digest."""
+
+    kind = "error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+
+
+class UnsafeBaseURL(ProviderError):
+    """The base URL points somewhere a key must not go."""
+
+    kind = "unsafe_base_url"
+
+
+class KeyRejected(ProviderError):
+    """The provider rejected the key (401/403, Gemini API_KEY_INVALID)."""
+
+    kind = "key_rejected"
+
+
+class RateLimited(ProviderError):
+    """The provider rate-limited the call (429)."""
+
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = 429,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class QuotaExhausted(ProviderError):
+    """The account's quota or spend limit at the provider is used up (not retried)."""
+
+    kind = "quota_exhausted"
+
+
+class ModelNotFound(ProviderError):
+    """The provider does not know the model."""
+
+    kind = "model_not_found"
+
+
+class RequestTooLarge(ProviderError):
+    """The request is over the model's context or the provider's size limit."""
+
+    kind = "request_too_large"
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is down or overloaded (5xx, 529, connection errors)."""
+
+    kind = "unavailable"
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    """The call did not finish within its deadline."""
+
+    kind = "timeout"
+    retryable = True
+
+
+class MalformedResponse(ProviderError):
+    """The provider's answer could not be parsed."""
+
+    kind = "malformed_response"
+
+
+class BadRequest(ProviderError):
+    """Any other 4xx from the provider."""
+
+    kind = "bad_request"

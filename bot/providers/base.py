@@ -1,0 +1,87 @@
+"""The one interface every provider wire client implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One turn of conversation context (held in memory only)."""
+
+    role: Role
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What an agent asks its provider: model, system prompt, context, generation settings."""
+
+    model: str
+    messages: tuple[ChatMessage, ...]
+    system: str | None = None
+    max_tokens: int = 1024
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Exact token counts the provider reported for one call."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens (cached and reasoning tokens are already inside them)."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of generated text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The last item of a stream: the usage the provider reported, if it did."""
+
+    usage: Usage | None
+    request_id: str | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+
+
+StreamItem = TextDelta | Completion
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """Where and with what a call goes: provider id, the secret, the base URL to use."""
+
+    provider: str
+    secret: str = field(repr=False)
+    base_url: str | None = None
+
+
+class ProviderClient(Protocol):
+    """A wire client for one provider family."""
+
+    provider: str
+
+    def stream_chat(self, key: KeySpec, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """Yield text deltas, then exactly one ``Completion``; raise ``ProviderError``."""
+        ...
+
+    async def verify_key(self, key: KeySpec) -> None:
+        """Make a cheap authenticated call; raise ``KeyRejected`` (or another ``ProviderError``)."""
+        ...
