@@ -21,6 +21,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # `BYOKBOT_MASTER_KEY=` (empty, as compose files often leave it) means "unset".
+        env_ignore_empty=True,
     )
 
     database_url: str = Field(
@@ -45,9 +47,7 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", validation_alias="BYOKBOT_SLACK_API_URL"
     )
-    discord_bot_token: SecretStr | None = Field(
-        default=None, validation_alias="DISCORD_BOT_TOKEN"
-    )
+    discord_bot_token: SecretStr | None = Field(default=None, validation_alias="DISCORD_BOT_TOKEN")
     discord_api_url: str = Field(
         default="https://discord.com/api/v10", validation_alias="BYOKBOT_DISCORD_API_URL"
     )
@@ -106,4 +106,6 @@ def load_settings(**overrides: object) -> Settings:
         loc = first.get("loc") or ("?",)
         name = str(loc[0])
         # Never echo the offending value: it may be a secret.
-        raise ConfigError(f"invalid setting {name}: {first.get('msg', 'invalid')}", setting=name) from None
+        raise ConfigError(
+            f"invalid setting {name}: {first.get('msg', 'invalid')}", setting=name
+        ) from None

@@ -1,9 +1,29 @@
-"""The core's single entry point for adapters: commands, messages, secret forms."""
+"""The core's single entry point for adapters: commands, messages, secret forms.
+
+Whatever goes wrong inside, an adapter gets one line through its sink, never an
+exception: a database outage answers "temporarily unavailable" (and, because budgets
+are checked in the database, no provider call is made meanwhile); anything unexpected
+is logged (metadata only) and answered with a generic line.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, SecretForm, Sender
+from bot.dedupe import Deduper
+from bot.errors import DatabaseUnavailable
 from bot.services import Services
+from bot.turns import TurnRunner, is_outage
+
+if TYPE_CHECKING:
+    from bot.commands import CommandDispatcher
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = "byokbot is temporarily unavailable (database unreachable); try again shortly."
+INTERNAL = "byokbot hit an internal error and could not finish that; the error was logged."
 
 
 class Core:
@@ -11,17 +31,53 @@ class Core:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._turns = TurnRunner(services, deduper=Deduper())
+        self._dispatcher: CommandDispatcher | None = None
+
+    def _commands(self) -> CommandDispatcher:
+        # Imported on first use: the command layer is large and a message-only process
+        # (or a bench) should not pay for it at start.
+        if self._dispatcher is None:
+            from bot.commands import CommandDispatcher
+
+            self._dispatcher = CommandDispatcher(self.services)
+        return self._dispatcher
 
     async def handle_command(self, request: CommandRequest, sink: ReplySink) -> None:
         """Run one `/byok …` command and answer privately through `sink`."""
-        raise NotImplementedError
+        try:
+            await self._commands().handle(request, sink)
+        except Exception as exc:
+            await self._fail(exc, sink, what="command")
 
     async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> None:
         """Route one chat message to its agent (or ignore it) and answer through `sink`."""
-        raise NotImplementedError
+        try:
+            await self._turns.run(message, sink)
+        except Exception as exc:
+            await self._fail(exc, sink, what="message")
 
     async def submit_secret(
         self, form: SecretForm, secret: str, *, place: Place, sender: Sender, sink: ReplySink
     ) -> None:
         """Finish a `key add`/`key rotate` whose secret came through a private form."""
-        raise NotImplementedError
+        try:
+            await self._commands().submit_secret(
+                form, secret, place=place, sender=sender, sink=sink
+            )
+        except Exception as exc:
+            await self._fail(exc, sink, what="secret form")
+
+    async def _fail(self, exc: Exception, sink: ReplySink, *, what: str) -> None:
+        if is_outage(exc) or isinstance(exc, DatabaseUnavailable):
+            logger.warning("%s not handled: database unreachable", what)
+            line = UNAVAILABLE
+        else:
+            # The type and traceback only: our errors never carry content or secrets, and
+            # the logging filter redacts anything key-shaped that a library put in one.
+            logger.error("%s failed: %s", what, type(exc).__name__, exc_info=exc)
+            line = INTERNAL
+        try:
+            await sink.send(line, private=True)
+        except Exception as send_exc:  # the platform itself is failing; nothing more to do
+            logger.warning("could not send the %s error line: %s", what, type(send_exc).__name__)

@@ -134,9 +134,7 @@ class KeyUnavailable(TurnError):
 class BudgetExceeded(TurnError):
     """A budget has no room for the call's worst-case cost."""
 
-    def __init__(
-        self, message: str, *, budget: str, period: str, resets_at: dt.datetime
-    ) -> None:
+    def __init__(self, message: str, *, budget: str, period: str, resets_at: dt.datetime) -> None:
         super().__init__(message)
         self.budget = budget
         self.period = period

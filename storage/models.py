@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from pydantic import NaiveDatetime
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -37,7 +38,7 @@ class Workspace(SQLModel, table=True):
     digest_time: str = Field(default="09:00", max_length=5)
     digest_enabled: bool = Field(default=True)
     default_agent_id: str | None = Field(default=None, max_length=32)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class VaultMeta(SQLModel, table=True):
@@ -49,8 +50,8 @@ class VaultMeta(SQLModel, table=True):
     key_fingerprint: str = Field(max_length=32)
     check_nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     check_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    rotated_at: dt.datetime | None = None
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    rotated_at: NaiveDatetime | None = None
 
 
 class ProviderKey(SQLModel, table=True):
@@ -71,9 +72,9 @@ class ProviderKey(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)  # active | failing | revoked
     status_reason: str | None = Field(default=None, max_length=200)
     created_by: str = Field(default="", max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    rotated_at: dt.datetime | None = None
-    last_used_at: dt.datetime | None = None
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    rotated_at: NaiveDatetime | None = None
+    last_used_at: NaiveDatetime | None = None
 
 
 class Agent(SQLModel, table=True):
@@ -92,8 +93,8 @@ class Agent(SQLModel, table=True):
     temperature: float | None = None
     show_cost: bool = Field(default=False)
     created_by: str = Field(default="", max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    updated_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class ChannelBinding(SQLModel, table=True):
@@ -108,7 +109,7 @@ class ChannelBinding(SQLModel, table=True):
     agent_id: str = Field(foreign_key="agents.id", index=True, max_length=32)
     all_messages: bool = Field(default=False)
     created_by: str = Field(default="", max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class Admin(SQLModel, table=True):
@@ -119,7 +120,7 @@ class Admin(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=64)
     user_id: str = Field(primary_key=True, max_length=64)
     granted_by: str = Field(default="", max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class Budget(SQLModel, table=True):
@@ -135,7 +136,7 @@ class Budget(SQLModel, table=True):
     period: str = Field(max_length=8)  # day | month
     limit_pusd: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_by: str = Field(default="", max_length=64)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class BudgetCounter(SQLModel, table=True):
@@ -186,7 +187,7 @@ class UsageEvent(SQLModel, table=True):
     cache_write_price_mtok: str | None = Field(default=None, max_length=40)
     latency_ms: int | None = None
     provider_request_id: str | None = Field(default=None, max_length=200)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -202,7 +203,7 @@ class AuditEvent(SQLModel, table=True):
     target: str = Field(default="", max_length=200)
     outcome: str = Field(max_length=32)  # ok | denied | error | refused
     detail: str = Field(default="", max_length=300)
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class DigestRun(SQLModel, table=True):
@@ -214,8 +215,8 @@ class DigestRun(SQLModel, table=True):
     day: str = Field(primary_key=True, max_length=10)
     status: str = Field(default="claimed", max_length=16)  # claimed | posted | failed
     claimed_by: str = Field(default="", max_length=100)
-    claimed_at: dt.datetime = Field(default_factory=utcnow)
-    posted_at: dt.datetime | None = None
+    claimed_at: NaiveDatetime = Field(default_factory=utcnow)
+    posted_at: NaiveDatetime | None = None
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -224,4 +225,4 @@ class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "processed_events"
 
     event_key: str = Field(primary_key=True, max_length=200)
-    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)

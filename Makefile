@@ -1,0 +1,70 @@
+# Two commands are the whole set-up: `make run` and `make test`. Both create .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_HOST ?= 127.0.0.1
+PG_PORT ?= 5432
+PG_USER ?= postgres
+PG_DB ?= test
+BYOKBOT_TEST_POSTGRES_URL ?= postgresql+psycopg://$(PG_USER)@$(PG_HOST):$(PG_PORT)/$(PG_DB)
+export BYOKBOT_TEST_POSTGRES_URL
+
+.PHONY: run test lint bench lock postgres
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps record which lock file was installed; they are redone when it changes.
+$(VENV)/.run-installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(BIN)/byokbot serve
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint postgres
+	BYOKBOT_TEST_DB=sqlite $(BIN)/pytest
+	BYOKBOT_TEST_DB=postgres $(BIN)/pytest
+
+# Start the local PostgreSQL cluster if it is down; fail loudly if there is none, because a
+# suite that silently skipped its PostgreSQL half would prove nothing.
+postgres:
+	@if ! pg_isready -q -h $(PG_HOST) -p $(PG_PORT) 2>/dev/null; then \
+	  echo "PostgreSQL is down on $(PG_HOST):$(PG_PORT); starting the local cluster"; \
+	  version=$$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1); \
+	  if [ -z "$$version" ] || ! command -v pg_ctlcluster >/dev/null; then \
+	    echo "make test: no PostgreSQL server is running and none is installed to start" >&2; \
+	    exit 1; \
+	  fi; \
+	  pg_ctlcluster --skip-systemctl-redirect $$version main start || exit 1; \
+	  for i in $$(seq 1 30); do pg_isready -q -h $(PG_HOST) -p $(PG_PORT) && break; sleep 1; done; \
+	fi
+	@pg_isready -q -h $(PG_HOST) -p $(PG_PORT) || \
+	  { echo "make test: PostgreSQL on $(PG_HOST):$(PG_PORT) did not come up" >&2; exit 1; }
+	@psql -h $(PG_HOST) -p $(PG_PORT) -U $(PG_USER) -d postgres -tAc \
+	  "SELECT 1 FROM pg_database WHERE datname = '$(PG_DB)'" | grep -q 1 || \
+	  createdb -h $(PG_HOST) -p $(PG_PORT) -U $(PG_USER) $(PG_DB)
+
+bench: $(VENV)/.dev-installed
+	@set -e; found=0; for script in bench/*.py; do \
+	  [ -e "$$script" ] || continue; found=1; \
+	  echo "== $$script"; PYTHONPATH=. $(BIN)/python "$$script"; \
+	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
+
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+lock: $(VENV)/.dev-installed
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml

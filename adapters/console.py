@@ -1,0 +1,302 @@
+"""The console adapter: `byokbot shell` (and `serve` on a terminal) on stdin/stdout.
+
+One command or message per line. A line starting with `/byok ` or `byok ` is a command;
+`@<agent> …` goes to that agent; any other non-empty line to the default agent. Replies
+go to standard output — streamed piece by piece on a terminal, whole lines in a pipe.
+`key add` without a secret asks for it with a hidden prompt on a terminal, or takes the
+next input line (never echoed) from a pipe. The local user is the console workspace's
+admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import queue
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TextIO, TypeVar
+
+from aiohttp import web
+
+from bot.boundary import (
+    ChannelPoster,
+    CommandRequest,
+    IncomingMessage,
+    Place,
+    SecretForm,
+    Sender,
+)
+from bot.config import Settings
+from bot.core import Core
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WORKSPACE_ID = "console"
+CHANNEL_ID = "console"
+USER_ID = "console-user"
+PROMPT = "byok> "
+BANNER = "byokbot console: type `/byok help` for commands, anything else to talk; Ctrl-D quits."
+_COMMAND_PREFIXES = ("/byok", "byok")
+
+
+def command_text(line: str) -> str | None:
+    """The command after `/byok`/`byok` (`""` for the bare word), or None for a message."""
+    for prefix in _COMMAND_PREFIXES:
+        if line == prefix:
+            return ""
+        if line.startswith(prefix) and line[len(prefix)].isspace():
+            return line[len(prefix) :].strip()
+    return None
+
+
+class _Reader:
+    """Reads standard input on one daemon thread, on demand.
+
+    On demand (not read-ahead) so a hidden secret prompt never races a pending line
+    read; a daemon thread so a read blocked on a terminal never delays process exit.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], object], asyncio.Future[object], asyncio.AbstractEventLoop]
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run the blocking `fn` on the reader thread and await its result."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="console-stdin", daemon=True)
+            self._thread.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        self._jobs.put((fn, future, loop))
+        return await future  # type: ignore[return-value]
+
+    def _work(self) -> None:
+        while True:
+            fn, future, loop = self._jobs.get()
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+
+def _settle(future: asyncio.Future[object], result: object, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+class ConsoleSink:
+    """Replies for one console line."""
+
+    def __init__(self, console: ConsoleAdapter) -> None:
+        self.console = console
+
+    async def send(self, text: str, *, private: bool = False) -> None:
+        """Print a whole reply (private or not: only the local user sees the console)."""
+        self.console.write(text)
+
+    async def stream(self, chunks: AsyncIterator[str]) -> str:
+        """Print as it arrives on a terminal; print once, whole, into a pipe."""
+        parts: list[str] = []
+        live = self.console.stdout_tty
+        try:
+            async for chunk in chunks:
+                parts.append(chunk)
+                if live:
+                    self.console.out.write(chunk)
+                    self.console.out.flush()
+        finally:
+            text = "".join(parts)
+            if live:
+                self.console.write("")
+            elif text:
+                self.console.write(text)
+        return text
+
+    async def send_file(
+        self, *, filename: str, content: bytes, title: str = "", private: bool = False
+    ) -> None:
+        """Print the file between marker lines (a console has nowhere else to put it)."""
+        body = content.decode("utf-8", errors="replace").rstrip("\n")
+        self.console.write(f"--- {filename} ---\n{body}\n--- end of {filename} ---")
+
+    async def open_secret_form(self, form: SecretForm) -> None:
+        """Ask for the secret without echo, then finish the command with it."""
+        secret = await self.console.read_secret(f"Secret for key {form.key_name} (hidden): ")
+        if secret is None or not secret.strip():
+            self.console.write(f"key {form.action} cancelled: no secret was given.")
+            return
+        await self.console.core.submit_secret(
+            form,
+            secret.strip(),
+            place=self.console.place,
+            sender=self.console.sender,
+            sink=self,
+        )
+
+
+class ConsolePoster:
+    """Posts to "channels" by printing `[#channel] text`."""
+
+    def __init__(self, console: ConsoleAdapter) -> None:
+        self.console = console
+
+    async def post(
+        self,
+        *,
+        workspace_id: str,
+        channel_id: str,
+        text: str,
+        file: tuple[str, bytes] | None = None,
+    ) -> None:
+        """Print the post, with the attached file's name."""
+        suffix = f" [file: {file[0]}]" if file is not None else ""
+        self.console.write(f"[#{channel_id.lstrip('#')}] {text}{suffix}")
+
+
+class ConsoleAdapter:
+    """The console platform: reads lines, hands them to the core, prints replies."""
+
+    name = "console"
+
+    def __init__(
+        self,
+        core: Core,
+        services: Services,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self.core = core
+        self.services = services
+        self.inp = stdin if stdin is not None else sys.stdin
+        self.out = stdout if stdout is not None else sys.stdout
+        self.stdin_tty = _isatty(self.inp)
+        self.stdout_tty = _isatty(self.out)
+        user = os.environ.get("USER") or os.environ.get("USERNAME") or "console"
+        self.sender = Sender(user_id=USER_ID, display_name=user, is_platform_admin=True)
+        self.place = Place(
+            workspace_id=WORKSPACE_ID,
+            platform="console",
+            channel_id=CHANNEL_ID,
+            workspace_name="console",
+        )
+        self._reader = _Reader()
+        self._poster = ConsolePoster(self)
+        self._task: asyncio.Task[int] | None = None
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        """The console serves no HTTP routes."""
+        return []
+
+    def poster(self) -> ChannelPoster:
+        """Channel posts (alerts, digests) are printed."""
+        return self._poster
+
+    async def start(self) -> None:
+        """Run the read loop in the background (for `serve`)."""
+        self._task = asyncio.ensure_future(self.run())
+
+    async def stop(self) -> None:
+        """Stop the read loop."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def write(self, text: str) -> None:
+        """Print one reply and flush (a pipe reader sees each reply as it is made)."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    async def read_line(self) -> str | None:
+        """The next input line without its newline; None at end of input."""
+        if self.stdin_tty and self.stdout_tty:
+            self.out.write(PROMPT)
+            self.out.flush()
+        raw = await self._reader.call(self.inp.readline)
+        return None if raw == "" else raw.rstrip("\r\n")
+
+    async def read_secret(self, prompt: str) -> str | None:
+        """A secret: a hidden prompt on a terminal, else the next line (never echoed)."""
+        if self.stdin_tty:
+            try:
+                return await self._reader.call(lambda: getpass.getpass(prompt))
+            except (EOFError, KeyboardInterrupt):
+                return None
+        return await self.read_line()
+
+    async def run(self) -> int:
+        """Handle lines until end of input; return the exit code."""
+        if self.stdin_tty and self.stdout_tty:
+            self.write(BANNER)
+        while True:
+            try:
+                line = await self.read_line()
+            except KeyboardInterrupt:
+                line = None
+            if line is None:
+                if self.stdin_tty and self.stdout_tty:
+                    self.write("")
+                return 0
+            await self.handle_line(line)
+
+    async def handle_line(self, line: str) -> None:
+        """One line: a command, a message, or (when blank) nothing."""
+        text = line.strip()
+        if not text:
+            return
+        sink = ConsoleSink(self)
+        command = command_text(text)
+        if command is not None:
+            request = CommandRequest(place=self.place, sender=self.sender, text=command)
+            await self.core.handle_command(request, sink)
+            return
+        message = IncomingMessage(
+            place=self.place,
+            sender=self.sender,
+            text=text,
+            event_id=f"console-{uuid.uuid4().hex}",
+            mentions_bot=True,
+        )
+        await self.core.handle_message(message, sink)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ConsolePlugin:
+    """The `console` entry point: local use when no chat platform is configured."""
+
+    name = "console"
+
+    def is_configured(self, settings: Settings, *, interactive: bool) -> bool:
+        """Only on a terminal and only when no chat platform has credentials."""
+        return interactive and not (settings.slack_configured or settings.discord_configured)
+
+    def create(self, core: Core, services: Services) -> ConsoleAdapter:
+        """A console adapter on this process's stdin/stdout."""
+        return ConsoleAdapter(core, services)
+
+
+plugin = ConsolePlugin()

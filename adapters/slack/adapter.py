@@ -1,0 +1,262 @@
+"""The Slack adapter: a slack-bolt `AsyncApp` behind byokbot's aiohttp server or Socket Mode.
+
+Requests to `/slack/events` are signature-checked here first: a forged, unsigned or
+stale request is answered 401 before bolt parses it, and only the reason is logged —
+never the body, which may hold a key typed into `/byok key add`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from adapters.slack.clients import bolt_logger, make_client, quiet_logger
+from adapters.slack.installations import SqlInstallationStore, SqlStateStore
+from adapters.slack.listeners import SlackListeners
+from adapters.slack.poster import InstalledTokens, SingleTokens, SlackPoster, TokenSource
+from adapters.slack.signature import signature_problem
+from bot.boundary import ChannelPoster
+from bot.core import Core
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+BOT_SCOPES = (
+    "app_mentions:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "im:write",
+    "chat:write",
+    "commands",
+    "files:write",
+    "users:read",
+)
+STOP_GRACE_SECONDS = 10.0
+# Answers in flight at once; more wait their turn after being acknowledged. Bounding them
+# keeps the provider connection pools and the database from thrashing under a burst.
+MAX_CONCURRENT_ANSWERS = 32
+_INVALID = {"error": "invalid request"}
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMode:
+    """Which credentials are set: HTTP single-workspace, OAuth multi-workspace, Socket Mode."""
+
+    oauth: bool
+    socket: bool
+    http: bool
+
+
+class SlackAdapter:
+    """Runs byokbot on Slack; see `adapters.slack.plugin` for how the mode is chosen."""
+
+    name = "slack"
+
+    def __init__(self, core: Core, services: Services, *, mode: SlackMode) -> None:
+        self._services = services
+        self._settings = settings = services.settings
+        self._mode = mode
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._answers = asyncio.Semaphore(MAX_CONCURRENT_ANSWERS)
+        self._session: aiohttp.ClientSession | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        secret = settings.slack_signing_secret
+        self._signing_secret = secret.get_secret_value() if secret is not None else None
+        self._installations = (
+            SqlInstallationStore(services.engine, services.vault) if mode.oauth else None
+        )
+        self.app = self._build_app()
+        self.listeners = SlackListeners(
+            core,
+            spawn=self._spawn,
+            session=lambda: self._session,
+            installations=self._installations,
+        )
+        self.listeners.register(self.app)
+        tokens: TokenSource
+        if self._installations is not None:
+            tokens = InstalledTokens(self._installations)
+        else:
+            bot_token = settings.slack_bot_token
+            tokens = SingleTokens(
+                settings, bot_token.get_secret_value() if bot_token is not None else ""
+            )
+        self._poster = SlackPoster(settings, tokens, session=lambda: self._session)
+
+    def _build_app(self) -> AsyncApp:
+        settings = self._settings
+        kwargs: dict[str, Any] = {
+            "name": "byokbot",
+            "logger": bolt_logger(),
+            "process_before_response": False,
+        }
+        if self._signing_secret:
+            kwargs["signing_secret"] = self._signing_secret
+        else:
+            kwargs["request_verification_enabled"] = False  # Socket Mode: no HTTP requests
+        if self._installations is not None:
+            client = make_client(settings)
+            assert settings.slack_client_id and settings.slack_client_secret
+            client_secret = settings.slack_client_secret.get_secret_value()
+            kwargs["client"] = client
+            kwargs["oauth_settings"] = AsyncOAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=client_secret,
+                scopes=list(BOT_SCOPES),
+                user_scopes=[],
+                install_path=INSTALL_PATH,
+                redirect_uri_path=REDIRECT_PATH,
+                installation_store=self._installations,
+                installation_store_bot_only=True,
+                state_store=SqlStateStore(self._services.engine),
+                logger=bolt_logger(),
+            )
+            # Cached authorize: one auth.test per token, not one per event.
+            kwargs["authorize"] = AsyncInstallationStoreAuthorize(
+                installation_store=self._installations,
+                client_id=settings.slack_client_id,
+                client_secret=client_secret,
+                logger=bolt_logger(),
+                bot_only=True,
+                cache_enabled=True,
+                client=client,
+            )
+        else:
+            token = settings.slack_bot_token
+            kwargs["client"] = make_client(
+                settings, token=token.get_secret_value() if token is not None else None
+            )
+        return AsyncApp(**kwargs)
+
+    # -- plug-in contract ----------------------------------------------------------------
+    def routes(self) -> Sequence[web.RouteDef]:
+        """`/slack/events` (HTTP modes) and the OAuth install routes (multi-workspace)."""
+        routes: list[web.RouteDef] = []
+        if self._mode.http and self._signing_secret:
+            routes.append(web.post(EVENTS_PATH, self.handle_events))
+        if self._mode.oauth:
+            routes.append(web.get(INSTALL_PATH, self.handle_oauth))
+            routes.append(web.get(REDIRECT_PATH, self.handle_oauth))
+        return routes
+
+    def poster(self) -> ChannelPoster | None:
+        """Posts digests and alerts with the workspace's bot token."""
+        return self._poster
+
+    async def start(self) -> None:
+        """Open the shared HTTP session; connect Socket Mode in the background if configured."""
+        self._session = aiohttp.ClientSession()
+        # Every per-request client bolt creates copies this session (connection reuse).
+        self.app.client.session = self._session
+        if self._mode.socket:
+            app_token = self._settings.slack_app_token
+            assert app_token is not None
+            self._socket = AsyncSocketModeHandler(
+                self.app,
+                app_token.get_secret_value(),
+                logger=quiet_logger("socket"),
+                web_client=make_client(self._settings, session=self._session),
+            )
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            logger.info("slack socket mode connected")
+        logger.info(
+            "slack adapter started (%s)",
+            "oauth" if self._mode.oauth else "socket" if self._mode.socket else "http",
+        )
+
+    async def stop(self) -> None:
+        """Disconnect, let running answers finish briefly, then cancel the rest."""
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- HTTP handlers -------------------------------------------------------------------
+    async def handle_events(self, request: web.Request) -> web.StreamResponse:
+        """Events, slash commands and interactivity: verified here, then dispatched by bolt."""
+        raw = await request.read()
+        assert self._signing_secret is not None
+        problem = signature_problem(
+            secret=self._signing_secret,
+            body=raw,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+            signature=request.headers.get("X-Slack-Signature"),
+            now=time.time(),
+        )
+        if problem is not None:
+            logger.warning("rejected a request to %s: %s", EVENTS_PATH, problem)
+            return web.json_response(_INVALID, status=401)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return web.json_response(_INVALID, status=400)
+        headers: dict[str, str | Sequence[str]] = {}
+        for key, value in request.headers.items():
+            previous = headers.get(key.lower())
+            headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        response = await self.app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(response)
+
+    async def handle_oauth(self, request: web.Request) -> web.StreamResponse:
+        """`/slack/install` (the Add to Slack page) and `/slack/oauth_redirect`."""
+        flow = self.app.oauth_flow
+        if flow is None:
+            return web.Response(status=404)
+        bolt_request = await to_bolt_request(request)
+        if request.path == INSTALL_PATH:
+            response = await flow.handle_installation(bolt_request)
+        else:
+            response = await flow.handle_callback(bolt_request)
+        return await to_aiohttp_response(response)
+
+    # -- background work -----------------------------------------------------------------
+    def _spawn(self, work: Coroutine[Any, Any, None], kind: str) -> None:
+        if kind == "message":
+            work = self._bounded(work)
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(done, kind))
+
+    async def _bounded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            async with self._answers:
+                await work
+        finally:
+            work.close()  # cancelled while waiting: never started, and must not warn
+
+    def _finished(self, task: asyncio.Task[None], kind: str) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            # The class only: a message may quote payload content.
+            logger.error("slack %s handling failed: %s", kind, type(error).__name__)

@@ -1,0 +1,228 @@
+"""Budgets: periods in the workspace's timezone, atomic reservations, settling, alerts.
+
+A call first reserves its worst-case cost against every budget that covers it (the
+agent's and the workspace's), all inside one transaction: each budget takes one
+conditional UPDATE (`… SET reserved = reserved + x WHERE spent + reserved + x <= limit
+RETURNING …`; the period's counter row is created with INSERT … ON CONFLICT DO NOTHING
+when the UPDATE finds none), and if any budget refuses, the transaction rolls back and
+so releases the reservations made earlier in it. After the call the reservation is swapped for
+the real cost, and the 80% / 100% alert flags are claimed exactly once per period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import Connection
+
+from bot.errors import BudgetExceeded
+from bot.money import format_usd, from_pico
+from storage import budgets as store
+from storage.budgets import BudgetRow
+
+ALERT_LEVELS = (80, 100)
+_ADJECTIVE = {"day": "daily", "month": "monthly"}
+
+
+def adjective(period: str) -> str:
+    """`daily` / `monthly`."""
+    return _ADJECTIVE.get(period, period)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The workspace's timezone, UTC when the stored name is unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def period_window(period: str, *, now: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
+    """The period key (`2026-11-27` or `2026-11`) holding `now` and when it resets (aware, tz)."""
+    local = now.astimezone(zone(tz))
+    if period == "day":
+        start = local.date()
+        nxt = start + dt.timedelta(days=1)
+        key = start.isoformat()
+    elif period == "month":
+        start = local.date().replace(day=1)
+        nxt = (start + dt.timedelta(days=32)).replace(day=1)
+        key = f"{start.year:04d}-{start.month:02d}"
+    else:
+        raise ValueError(f"unknown budget period {period!r}")
+    resets = dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone(tz))
+    return key, resets
+
+
+def format_reset(resets_at: dt.datetime) -> str:
+    """`2026-11-28 00:00 Europe/Berlin` for messages."""
+    return f"{resets_at:%Y-%m-%d %H:%M} {resets_at.tzname() if resets_at.tzinfo else 'UTC'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One budget's share of a reservation."""
+
+    budget_id: int
+    label: str  # "agent writer" | "workspace"
+    period: str
+    period_key: str
+    resets_at: dt.datetime
+    limit_pusd: int
+    amount_pusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What a call holds against its budgets until it settles."""
+
+    held: tuple[Held, ...]
+    amount_pusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A budget that just crossed 80% or 100% in its period (claimed for this caller)."""
+
+    label: str
+    period: str
+    level: int
+    spent: Decimal
+    limit: Decimal
+    resets_at: dt.datetime
+
+    def text(self) -> str:
+        """The line posted to the digest channel."""
+        usage = f"{format_usd(self.spent)} of {format_usd(self.limit)} spent"
+        reset = format_reset(self.resets_at)
+        what = f"Budget alert: the {adjective(self.period)} budget of {self.label}"
+        if self.level >= 100:
+            return (
+                f"{what} has reached its limit ({usage}); "
+                f"calls that would pass it are refused until {reset}."
+            )
+        return f"{what} is at {self.level}% ({usage}); it resets {reset}."
+
+
+def budget_label(row: BudgetRow, *, agent_name: str) -> str:
+    """How a budget is named to users."""
+    return "the workspace" if row.target == "workspace" else f"agent {agent_name}"
+
+
+def refusal_text(held: Held) -> str:
+    """The line a refused user sees: which budget, its limit, when it resets."""
+    return (
+        f"Budget exhausted: the {adjective(held.period)} budget of {held.label} "
+        f"({format_usd(from_pico(held.limit_pusd))}) has no room for this call; "
+        f"it resets {format_reset(held.resets_at)}."
+    )
+
+
+def plan(
+    rows: Sequence[BudgetRow], *, agent_name: str, amount_pusd: int, now: dt.datetime, tz: str
+) -> tuple[Held, ...]:
+    """Each applicable budget with its current period and the amount to hold."""
+    held = []
+    for row in rows:
+        key, resets = period_window(row.period, now=now, tz=tz)
+        held.append(
+            Held(
+                budget_id=row.id,
+                label=budget_label(row, agent_name=agent_name),
+                period=row.period,
+                period_key=key,
+                resets_at=resets,
+                limit_pusd=row.limit_pusd,
+                amount_pusd=amount_pusd,
+            )
+        )
+    return tuple(held)
+
+
+def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Reservation:
+    """Reserve against every budget in `held`, or raise `BudgetExceeded` (caller rolls back)."""
+    for item in held:
+        state = _try(conn, item)
+        if state is None:
+            # No room, or no counter row yet for this period: create it (a no-op if it
+            # exists) and ask again; the conditional UPDATE alone decides.
+            store.ensure_counter(conn, budget_id=item.budget_id, period_start=item.period_key)
+            state = _try(conn, item)
+        if state is None:
+            raise BudgetExceeded(
+                refusal_text(item),
+                budget=item.label,
+                period=item.period,
+                resets_at=item.resets_at,
+            )
+    return Reservation(held=tuple(held), amount_pusd=amount_pusd)
+
+
+def _try(conn: Connection, item: Held) -> store.CounterState | None:
+    return store.try_reserve(
+        conn,
+        budget_id=item.budget_id,
+        period_start=item.period_key,
+        amount_pusd=item.amount_pusd,
+        limit_pusd=item.limit_pusd,
+    )
+
+
+def settle(conn: Connection, reservation: Reservation, *, spent_pusd: int) -> list[Alert]:
+    """Swap the reservation for the real cost; return the alerts this call claimed."""
+    alerts: list[Alert] = []
+    for item in reservation.held:
+        state = store.settle(
+            conn,
+            budget_id=item.budget_id,
+            period_start=item.period_key,
+            reserved_pusd=item.amount_pusd,
+            spent_pusd=spent_pusd,
+        )
+        if state is None:  # budget deleted mid-call: nothing left to settle against
+            continue
+        alerts.extend(_claim_alerts(conn, item, spent_pusd=state.spent_pusd, refused=False))
+    return alerts
+
+
+def refused_alerts(conn: Connection, held: Sequence[Held]) -> list[Alert]:
+    """After a refusal: claim the 100% alert of the budgets that are now full."""
+    alerts: list[Alert] = []
+    for item in held:
+        state = store.read_counter(conn, budget_id=item.budget_id, period_start=item.period_key)
+        # Full means no room even without other calls in flight; a refusal caused only by
+        # concurrent reservations is not yet worth telling the admins about.
+        if state.spent_pusd + item.amount_pusd > item.limit_pusd:
+            alerts.extend(_claim_alerts(conn, item, spent_pusd=state.spent_pusd, refused=True))
+    return alerts
+
+
+def _claim_alerts(conn: Connection, item: Held, *, spent_pusd: int, refused: bool) -> list[Alert]:
+    limit = item.limit_pusd
+    levels = []
+    if limit > 0 and spent_pusd * 100 >= 80 * limit:
+        levels.append(80)
+    # A budget that refuses a call has reached its limit for practical purposes: spent
+    # alone rarely lands exactly on it because every call reserves its worst case first.
+    if refused or spent_pusd >= limit:
+        levels.append(100)
+    alerts = []
+    for level in levels:
+        if store.claim_alert(
+            conn, budget_id=item.budget_id, period_start=item.period_key, level=level
+        ):
+            alerts.append(
+                Alert(
+                    label=item.label,
+                    period=item.period,
+                    level=level,
+                    spent=from_pico(spent_pusd),
+                    limit=from_pico(limit),
+                    resets_at=item.resets_at,
+                )
+            )
+    return alerts

@@ -1,0 +1,92 @@
+"""`/byok digest channel|at|now|off`: where and when the daily digest goes."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.commands import models as m
+from bot.commands.context import CommandContext
+from bot.digest import post_digest
+from storage.models import Workspace
+
+_NOW_LINES = {
+    "posted": "digest of {day} posted in {channel}.",
+    "no_channel": "there is no digest channel yet; set one with /byok digest channel #channel.",
+    "no_poster": "the digest cannot be posted on this platform right now.",
+    "failed": "the digest could not be posted in {channel}; check the bot can write there.",
+}
+
+
+def _workspace(session: Session, ctx: CommandContext) -> Workspace:
+    workspace = session.get(Workspace, ctx.workspace_id)
+    assert workspace is not None  # ensured before every management command
+    return workspace
+
+
+async def channel(ctx: CommandContext, cmd: m.DigestChannel) -> None:
+    """Post the digest and budget alerts in a channel (default: this one)."""
+    target = ctx.channel(cmd.channel)
+
+    def work(session: Session) -> tuple[str, str]:
+        workspace = _workspace(session, ctx)
+        workspace.digest_channel, workspace.digest_enabled = target, True
+        session.add(workspace)
+        ctx.audit(session, action=cmd.action, target=target)
+        return workspace.digest_time, workspace.timezone
+
+    at, tz = await ctx.db(work)
+    await ctx.reply(
+        f"the daily digest and budget alerts go to {ctx.show_channel(target)},"
+        f" daily at {at} ({tz})."
+    )
+
+
+async def at(ctx: CommandContext, cmd: m.DigestAt) -> None:
+    """When the digest is posted; a timezone also sets the workspace's day for budgets."""
+
+    def work(session: Session) -> tuple[str, str | None, bool]:
+        workspace = _workspace(session, ctx)
+        tz_changed = cmd.tz is not None and cmd.tz != workspace.timezone
+        workspace.digest_time = cmd.time
+        if cmd.tz is not None:
+            workspace.timezone = cmd.tz
+        session.add(workspace)
+        ctx.audit(session, action=cmd.action, target=cmd.time, detail=f"tz={workspace.timezone}")
+        return workspace.timezone, workspace.digest_channel, tz_changed
+
+    tz, where, tz_changed = await ctx.db(work)
+    line = f"the digest is posted daily at {cmd.time} ({tz})."
+    if tz_changed:
+        line += f" Daily and monthly limits now follow {tz} too."
+    if where is None:
+        line += " No digest channel yet: set one with /byok digest channel #channel."
+    await ctx.reply(line)
+
+
+async def now(ctx: CommandContext, cmd: m.DigestNow) -> None:
+    """Post yesterday's digest now, whatever the daily schedule did."""
+    outcome = await post_digest(ctx.services, workspace_id=ctx.workspace_id, force=True)
+
+    def work(session: Session) -> None:
+        ctx.audit(session, action=cmd.action, target=str(outcome.day), outcome=outcome.status)
+
+    await ctx.db(work)
+    where = ctx.show_channel(outcome.channel_id) if outcome.channel_id else ""
+    template = _NOW_LINES.get(outcome.status, "the digest was not posted ({status}).")
+    await ctx.reply(template.format(day=outcome.day, channel=where, status=outcome.status))
+
+
+async def off(ctx: CommandContext, cmd: m.DigestOff) -> None:
+    """Stop the daily digest (budget alerts still go to the digest channel)."""
+
+    def work(session: Session) -> None:
+        workspace = _workspace(session, ctx)
+        workspace.digest_enabled = False
+        session.add(workspace)
+        ctx.audit(session, action=cmd.action)
+
+    await ctx.db(work)
+    await ctx.reply(
+        "the daily digest is off; /byok digest channel turns it back on. Budget alerts still"
+        " go to the digest channel."
+    )

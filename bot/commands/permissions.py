@@ -1,0 +1,29 @@
+"""Who may manage byokbot: platform admins (the adapter's fail-closed verdict) + granted admins."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.boundary import Place, Sender
+from storage.admins import is_granted
+
+
+def is_admin(session: Session, *, place: Place, sender: Sender) -> bool:
+    """True if the sender may run management commands in this workspace."""
+    if sender.is_bot:
+        return False
+    if sender.is_platform_admin:
+        return True
+    return is_granted(session, workspace_id=place.workspace_id, user_id=sender.user_id)
+
+
+_WORDS = {"usage.report": "usage", "audit.view": "audit"}
+
+
+def refusal(action: str) -> str:
+    """The private line a non-admin gets for the command with this audit action."""
+    words = _WORDS.get(action, action.replace(".", " "))
+    return (
+        f"Only byokbot admins can use /byok {words}. Workspace admins can grant"
+        " access with /byok admins add @you."
+    )

@@ -1,0 +1,59 @@
+"""Duplicate deliveries: each platform event is answered by exactly one claimer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+from sqlalchemy.engine import Connection
+
+from storage.events import claim_event, prune_events
+
+logger = logging.getLogger(__name__)
+
+# Platforms redeliver within minutes (Slack retries for ~1 h at most); a day is ample.
+RETENTION = dt.timedelta(days=1)
+PRUNE_EVERY = dt.timedelta(minutes=10)
+_MAX_KEY = 200
+
+
+def event_key(*, workspace_id: str, event_id: str) -> str:
+    """The processed-events key: workspace-scoped, hashed when too long for the column."""
+    key = f"{workspace_id}:{event_id}"
+    if len(key) <= _MAX_KEY:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return f"{workspace_id[:64]}:#{digest}"
+
+
+class Deduper:
+    """Claims event ids with a unique insert and prunes old claims now and then."""
+
+    def __init__(self) -> None:
+        self._last_prune: dt.datetime | None = None
+
+    def claim(
+        self, conn: Connection, *, workspace_id: str, event_id: str, now: dt.datetime
+    ) -> bool:
+        """True the first time (across every process on this database) an event is seen."""
+        naive = now.astimezone(dt.UTC).replace(tzinfo=None)
+        claimed = claim_event(
+            conn, event_key=event_key(workspace_id=workspace_id, event_id=event_id), at=naive
+        )
+        if not claimed:
+            logger.debug("duplicate event ignored in workspace %s", workspace_id)
+        return claimed
+
+    def prune_due(self, now: dt.datetime) -> bool:
+        """True when it is time to prune (at most every PRUNE_EVERY per process)."""
+        return self._last_prune is None or now - self._last_prune >= PRUNE_EVERY
+
+    def prune(self, conn: Connection, *, now: dt.datetime) -> int:
+        """Delete claims older than RETENTION."""
+        self._last_prune = now
+        cutoff = now.astimezone(dt.UTC).replace(tzinfo=None) - RETENTION
+        removed = prune_events(conn, older_than=cutoff)
+        if removed:
+            logger.debug("pruned %d processed event ids", removed)
+        return removed

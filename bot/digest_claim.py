@@ -1,0 +1,161 @@
+"""The exactly-once claim protocol of the daily digest, on top of `digest_runs`.
+
+Exactly-once rests on the database, not on any one process: the first INSERT of the
+(workspace, day) row wins. A claim whose process died stays `claimed`; after `LEASE` one
+replica takes it over with a conditional UPDATE. A post that failed is marked `failed` and
+retried after the lease too, until the day is no longer "yesterday".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import Session
+
+from bot.digest_report import workspace_zone
+from bot.errors import DatabaseUnavailable
+from bot.services import Services
+from storage.digest import (
+    CLAIMED,
+    FAILED,
+    claim_digest,
+    digest_runs_for,
+    digest_workspaces,
+    finish_digest,
+    reclaim_digest,
+)
+from storage.engine import DatabaseDown, session_scope
+from storage.models import DigestRun
+
+logger = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=10)  # a claim older than this with no result is taken over
+# Marking a posted digest is retried for a while: if the mark is lost, another replica
+# would re-post after the lease. Half the lease leaves room before that can happen.
+MARK_RETRY_SECONDS = LEASE.total_seconds() / 2
+DEFAULT_TIME = dt.time(9, 0)
+T = TypeVar("T")
+
+
+def due_digests(
+    session: Session, *, now: dt.datetime, platforms: set[str]
+) -> list[tuple[str, dt.date]]:
+    """(workspace, day) pairs whose digest time has passed today and whose claim is open."""
+    candidates: list[tuple[str, dt.date]] = []
+    for workspace in digest_workspaces(session):
+        if workspace.platform not in platforms:
+            continue
+        local = now.astimezone(workspace_zone(workspace.timezone))
+        if local.time() >= _digest_time(workspace.digest_time):
+            candidates.append((workspace.id, local.date() - dt.timedelta(days=1)))
+    runs = digest_runs_for(
+        session,
+        workspace_ids={ws for ws, _ in candidates},
+        days={day.isoformat() for _, day in candidates},
+    )
+    return [
+        (ws, day)
+        for ws, day in candidates
+        if (run := runs.get((ws, day.isoformat()))) is None or claimable(run, now=now)
+    ]
+
+
+def claimable(run: DigestRun, *, now: dt.datetime) -> bool:
+    """True when the day's claim may be (re)taken: it failed or went stale past the lease."""
+    return run.status in (CLAIMED, FAILED) and run.claimed_at < naive(now) - LEASE
+
+
+def claim(
+    session: Session, *, workspace_id: str, day: dt.date, claimant: str, now: dt.datetime
+) -> bool:
+    """Claim the day for `claimant`: a fresh INSERT, or the take-over of a stale claim."""
+    stamp = naive(now)
+    key = {"workspace_id": workspace_id, "day": day.isoformat(), "claimed_by": claimant}
+    return claim_digest(session, now=stamp, **key) or reclaim_digest(
+        session, now=stamp, stale_before=stamp - LEASE, **key
+    )
+
+
+async def finish(
+    services: Services, *, workspace_id: str, day: dt.date, claimant: str, status: str
+) -> None:
+    """Record the result of our claim, retrying through a short database outage."""
+    deadline = time.monotonic() + MARK_RETRY_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            done = await run_db(
+                services,
+                lambda s: finish_digest(
+                    s,
+                    workspace_id=workspace_id,
+                    day=day.isoformat(),
+                    claimed_by=claimant,
+                    status=status,
+                    now=naive(aware(services.clock())),
+                ),
+            )
+        except DatabaseUnavailable:
+            if time.monotonic() + delay > deadline:
+                logger.error(
+                    "digest of %s for %s not marked %s: database unavailable",
+                    day,
+                    workspace_id,
+                    status,
+                )
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+            continue
+        if not done:
+            logger.warning(
+                "digest claim of %s for %s was taken over before it was marked", day, workspace_id
+            )
+        return
+
+
+async def run_db(services: Services, work: Callable[[Session], T]) -> T:
+    """Run `work` in one transaction on a worker thread; outages become DatabaseUnavailable."""
+
+    def run() -> T:
+        with session_scope(services.engine) as session:
+            return work(session)
+
+    try:
+        return await asyncio.to_thread(run)
+    except (OperationalError, InterfaceError, PoolTimeout, DatabaseDown) as exc:
+        raise DatabaseUnavailable("the database is temporarily unavailable") from exc
+
+
+def _digest_time(text: str) -> dt.time:
+    try:
+        hours, minutes = text.split(":")
+        return dt.time(int(hours), int(minutes))
+    except ValueError:
+        logger.warning("invalid digest time %r, using %s", text, DEFAULT_TIME)
+        return DEFAULT_TIME
+
+
+def new_claimant() -> str:
+    """Unique per attempt, so a replica can only ever finish the claim it made itself."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """`moment` as an aware datetime (naive ones are taken as UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def naive(moment: dt.datetime) -> dt.datetime:
+    """`moment` as naive UTC, the form every timestamp column holds."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,150 @@
+"""The digest as chat text: Slack mrkdwn that also reads well on Discord and in a console."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from bot.digest_report import Average, BudgetLine, DigestReport, Figures, KeyProblem
+from bot.money import format_usd
+
+MAX_LINES = 10  # per breakdown; the rest is summarised in one line
+
+_KIND_WORDS = {
+    "key_rejected": "rejected",
+    "rate_limited": "rate-limited",
+    "quota_exhausted": "out of quota",
+}
+
+
+def render_text(report: DigestReport, *, chart_attached: bool = True) -> str:
+    """The whole digest message for `report`."""
+    title = report.workspace_name or report.workspace_id
+    lines = [
+        f"*Daily AI usage digest — {title}*",
+        f"{report.day:%A %d %B %Y} ({report.timezone})",
+        "",
+    ]
+    if report.total.requests == 0:
+        lines.append("No AI calls that day.")
+    else:
+        lines.append(
+            f"*Spend {format_usd(report.total.spend)}* · {_count(report.total.requests, 'request')}"
+            f" · {_count(report.total.tokens, 'token')}"
+        )
+        if report.failed_calls:
+            lines.append(f"{report.failed_calls:,} of the requests failed.")
+    lines.append(_versus_day_before(report.total, report.previous))
+    lines.append(_versus_average(report.total, report.week_average))
+    for heading, items in (
+        ("By agent", report.by_agent),
+        ("By key", report.by_key),
+        ("By model", report.by_model),
+    ):
+        if items:
+            lines += ["", f"*{heading}*"]
+            lines += [
+                f"• `{item.name}` {format_usd(item.figures.spend)}"
+                f" ({change(item.figures.spend, item.previous.spend)} vs day before)"
+                f" · {_count(item.figures.requests, 'request')}"
+                f" · {_count(item.figures.tokens, 'token')}"
+                for item in items[:MAX_LINES]
+            ]
+            if len(items) > MAX_LINES:
+                rest = items[MAX_LINES:]
+                spend = sum((item.figures.spend for item in rest), Decimal(0))
+                lines.append(f"• … and {len(rest)} more, {format_usd(spend)} together")
+    if report.budgets:
+        lines += ["", "*Budgets*", *(_budget(line, day=report.day) for line in report.budgets)]
+    if report.key_problems:
+        lines += ["", "*Keys that failed*", *(_key_problem(p) for p in report.key_problems)]
+    lines += _flags(report)
+    if chart_attached:
+        lines += ["", "Chart attached: spend per agent over the last 14 days."]
+    return "\n".join(lines)
+
+
+def change(current: Decimal, base: Decimal) -> str:
+    """Relative change as `+12.5%` / `-4.0%`; `new` when the base was zero and now is not."""
+    if base == 0:
+        return "±0%" if current == 0 else "new"
+    percent = ((current - base) * 100 / base).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+    if percent == 0:
+        return "±0%"
+    return f"{percent:+,}%"
+
+
+def _versus_day_before(total: Figures, previous: Figures) -> str:
+    return (
+        f"vs the day before ({format_usd(previous.spend)} · {_count(previous.requests, 'request')}"
+        f" · {_count(previous.tokens, 'token')}): spend {change(total.spend, previous.spend)}"
+        f" · requests {change(Decimal(total.requests), Decimal(previous.requests))}"
+        f" · tokens {change(Decimal(total.tokens), Decimal(previous.tokens))}"
+    )
+
+
+def _versus_average(total: Figures, average: Average) -> str:
+    requests = average.requests.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+    tokens = average.tokens.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    return (
+        f"vs the 7-day average ({format_usd(average.spend)} · {requests:,} requests"
+        f" · {tokens:,} tokens a day): spend {change(total.spend, average.spend)}"
+        f" · requests {change(Decimal(total.requests), average.requests)}"
+        f" · tokens {change(Decimal(total.tokens), average.tokens)}"
+    )
+
+
+def _share(spent: Decimal, limit: Decimal) -> str:
+    if limit <= 0:
+        return "no limit"
+    percent = (spent * 100 / limit).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+    return f"{percent}%"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _budget(line: BudgetLine, *, day: dt.date) -> str:
+    who = "workspace" if line.is_workspace else f"agent `{line.target}`"
+    period = "daily" if line.period == "day" else "monthly"
+    so_far = "today so far" if line.period == "day" else "this month so far"
+    text = (
+        f"• {who}, {period} limit {format_usd(line.limit)}: {format_usd(line.spent)}"
+        f" ({_share(line.spent, line.limit)}) {so_far}"
+    )
+    if line.spent_on_day is not None:
+        text += (
+            f"; {format_usd(line.spent_on_day)} ({_share(line.spent_on_day, line.limit)})"
+            f" on {day:%a %d %b}"
+        )
+    if line.limit > 0 and line.spent >= line.limit:
+        text += " — *exhausted*"
+    return text
+
+
+def _key_problem(problem: KeyProblem) -> str:
+    facts = [f"{_KIND_WORDS.get(kind, kind)} {count:,}×" for kind, count in problem.counts]
+    if problem.failing:
+        facts.append("marked failing")
+    provider = f" ({problem.provider})" if problem.provider else ""
+    advice = "; ".join(problem.advice)
+    return f"• `{problem.key_name}`{provider}: {', '.join(facts)} → {advice}"
+
+
+def _flags(report: DigestReport) -> Sequence[str]:
+    flags: list[str] = []
+    if report.unpriced:
+        calls = sum(count for _, count in report.unpriced)
+        models = ", ".join(f"`{model}` ({count:,})" for model, count in report.unpriced)
+        flags.append(
+            f"⚠ {calls:,} call(s) used models without a published price and are not in the"
+            f" spend: {models}"
+        )
+    if report.estimated_calls:
+        flags.append(
+            f"⚠ {report.estimated_calls:,} call(s) were charged at their reserved estimate"
+            " (the stream ended before the provider reported usage)"
+        )
+    return ["", *flags] if flags else []

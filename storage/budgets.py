@@ -1,0 +1,146 @@
+"""Budget counter rows: atomic reserve, settle and once-per-period alert claims.
+
+Every statement here is a single conditional UPDATE (or an idempotent INSERT), so
+several processes or replicas sharing one database can never together pass a limit:
+the database serialises the updates of one counter row and re-checks the condition.
+Statements are built once with bind parameters: they run on every chat message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, false, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from storage.models import Budget, BudgetCounter
+
+_COUNTERS = BudgetCounter.__table__  # type: ignore[attr-defined]
+_BUDGETS = Budget.__table__  # type: ignore[attr-defined]
+_C = _COUNTERS.c
+_THIS_COUNTER = (_C.budget_id == bindparam("b"), _C.period_start == bindparam("p"))
+_STATE = (_C.spent_pusd, _C.reserved_pusd)
+
+_APPLICABLE = (
+    select(_BUDGETS.c.id, _BUDGETS.c.target, _BUDGETS.c.period, _BUDGETS.c.limit_pusd)
+    .where(
+        _BUDGETS.c.workspace_id == bindparam("w"),
+        or_(_BUDGETS.c.target == "workspace", _BUDGETS.c.agent_id == bindparam("a")),
+    )
+    .order_by(_BUDGETS.c.id)
+)
+_RESERVE = (
+    update(_COUNTERS)
+    .where(
+        *_THIS_COUNTER,
+        _C.spent_pusd + _C.reserved_pusd + bindparam("x") <= bindparam("limit"),
+    )
+    .values(reserved_pusd=_C.reserved_pusd + bindparam("x"))
+    .returning(*_STATE)
+)
+_SETTLE = (
+    update(_COUNTERS)
+    .where(*_THIS_COUNTER)
+    .values(
+        reserved_pusd=_C.reserved_pusd - bindparam("r"),
+        spent_pusd=_C.spent_pusd + bindparam("s"),
+    )
+    .returning(*_STATE)
+)
+_READ = select(*_STATE).where(*_THIS_COUNTER)
+_ALERT = {
+    level: update(_COUNTERS)
+    .where(*_THIS_COUNTER, flag == false())
+    .values({flag: true()})
+    .returning(_C.budget_id)
+    for level, flag in ((80, _C.alert80_sent), (100, _C.alert100_sent))
+}
+
+
+def _ensure_stmt(insert: Any) -> Any:
+    return (
+        insert(_COUNTERS)
+        .values(
+            budget_id=bindparam("b"),
+            period_start=bindparam("p"),
+            spent_pusd=0,
+            reserved_pusd=0,
+            alert80_sent=False,
+            alert100_sent=False,
+        )
+        .on_conflict_do_nothing(index_elements=["budget_id", "period_start"])
+    )
+
+
+_ENSURE = {"postgresql": _ensure_stmt(pg_insert), "sqlite": _ensure_stmt(sqlite_insert)}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRow:
+    """A budget that applies to a call."""
+
+    id: int
+    target: str  # "workspace" or "agent:<agent id>"
+    period: str  # day | month
+    limit_pusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """Spent and reserved pico-dollars of one budget in one period."""
+
+    spent_pusd: int
+    reserved_pusd: int
+
+
+def applicable_budgets(
+    conn: Connection, *, workspace_id: str, agent_id: str
+) -> Sequence[BudgetRow]:
+    """The workspace's budgets that cover a call by `agent_id`, in id order (lock order)."""
+    return [
+        BudgetRow(id=row.id, target=row.target, period=row.period, limit_pusd=row.limit_pusd)
+        for row in conn.execute(_APPLICABLE, {"w": workspace_id, "a": agent_id})
+    ]
+
+
+def ensure_counter(conn: Connection, *, budget_id: int, period_start: str) -> None:
+    """Create the period's counter row if it is missing (safe under concurrency)."""
+    conn.execute(_ENSURE[conn.dialect.name], {"b": budget_id, "p": period_start})
+
+
+def try_reserve(
+    conn: Connection, *, budget_id: int, period_start: str, amount_pusd: int, limit_pusd: int
+) -> CounterState | None:
+    """Add `amount_pusd` to reserved if it still fits under the limit; None when it does not.
+
+    One statement: `UPDATE … SET reserved = reserved + x WHERE budget AND period AND
+    spent + reserved + x <= limit RETURNING spent, reserved`.
+    """
+    params = {"b": budget_id, "p": period_start, "x": amount_pusd, "limit": limit_pusd}
+    row = conn.execute(_RESERVE, params).first()
+    return None if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
+
+
+def settle(
+    conn: Connection, *, budget_id: int, period_start: str, reserved_pusd: int, spent_pusd: int
+) -> CounterState | None:
+    """Swap a reservation for the real cost in one statement; None if the row is gone."""
+    params = {"b": budget_id, "p": period_start, "r": reserved_pusd, "s": spent_pusd}
+    row = conn.execute(_SETTLE, params).first()
+    return None if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
+
+
+def read_counter(conn: Connection, *, budget_id: int, period_start: str) -> CounterState:
+    """The counter of one budget and period (zeros when no call has touched it yet)."""
+    row = conn.execute(_READ, {"b": budget_id, "p": period_start}).first()
+    return CounterState(0, 0) if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
+
+
+def claim_alert(conn: Connection, *, budget_id: int, period_start: str, level: int) -> bool:
+    """Flip the period's 80% or 100% alert flag; True only for the one caller that flipped it."""
+    row = conn.execute(_ALERT[level], {"b": budget_id, "p": period_start}).first()
+    return row is not None

@@ -1,0 +1,197 @@
+"""Shared fixtures: fresh databases per test on SQLite or PostgreSQL, keys, log capture.
+
+The backend of `database_url`/`engine` is chosen by `BYOKBOT_TEST_DB=sqlite|postgres`
+(default sqlite); the PostgreSQL server by `BYOKBOT_TEST_POSTGRES_URL`. A migrated
+template is built once per session and copied per test (a file copy on SQLite,
+`CREATE DATABASE … TEMPLATE …` on PostgreSQL), so each test gets an isolated,
+migrated, empty database quickly. When PostgreSQL is needed but unreachable, the
+test FAILS: a run that silently skipped the PostgreSQL half would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from bot.masterkey import generate_key
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from tests.logcapture import LogCapture
+
+BACKEND = os.environ.get("BYOKBOT_TEST_DB", "sqlite").strip().lower()
+POSTGRES_URL = os.environ.get(
+    "BYOKBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Reject an unknown backend before any test runs."""
+    if BACKEND not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"BYOKBOT_TEST_DB must be sqlite or postgres, not {BACKEND!r}")
+
+
+class PostgresServer:
+    """Creates and drops uniquely named databases on the test server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self._libpq = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self._libpq, autocommit=True, connect_timeout=5)
+
+    def check(self) -> None:
+        """Fail the test run loudly if the server cannot be reached."""
+        try:
+            with self._admin() as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            pytest.fail(
+                f"PostgreSQL is required but not reachable at "
+                f"{self.url.render_as_string(hide_password=True)}: {exc}. "
+                "Start it (make test does) or set BYOKBOT_TEST_POSTGRES_URL.",
+                pytrace=False,
+            )
+
+    def create(self, *, template: str | None = None) -> str:
+        """Create a new database (optionally from `template`) and return its name."""
+        name = f"byok_{uuid.uuid4().hex[:16]}"
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        with self._admin() as conn:
+            conn.execute(query)
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a database, disconnecting anyone still on it."""
+        with self._admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    def url_for(self, name: str) -> str:
+        """SQLAlchemy URL of database `name` on this server."""
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        if engine.dialect.name == "sqlite":
+            # Fold the WAL into the main file so a plain file copy is complete.
+            with engine.connect() as conn:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """The PostgreSQL test server (fails the test if it is down)."""
+    server = PostgresServer(POSTGRES_URL)
+    server.check()
+    return server
+
+
+@pytest.fixture(scope="session")
+def _pg_template(postgres_server: PostgresServer) -> Iterator[str]:
+    name = postgres_server.create()
+    try:
+        _migrate(postgres_server.url_for(name))
+        yield name
+    finally:
+        postgres_server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer, _pg_template: str) -> Iterator[str]:
+    """A fresh, migrated, empty PostgreSQL database URL, whatever the run's backend."""
+    name = postgres_server.create(template=_pg_template)
+    try:
+        yield postgres_server.url_for(name)
+    finally:
+        postgres_server.drop(name)
+
+
+@pytest.fixture
+def pg_empty_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh PostgreSQL database with no tables at all (for migration tests)."""
+    name = postgres_server.create()
+    try:
+        yield postgres_server.url_for(name)
+    finally:
+        postgres_server.drop(name)
+
+
+@pytest.fixture
+def sqlite_url(_sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh, migrated, empty SQLite database file URL, whatever the run's backend."""
+    target = tmp_path / "byokbot.db"
+    shutil.copyfile(_sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, migrated, empty database URL on the run's backend (BYOKBOT_TEST_DB)."""
+    name = "pg_url" if BACKEND == "postgres" else "sqlite_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no tables on the run's backend."""
+    if BACKEND == "postgres":
+        url: str = request.getfixturevalue("pg_empty_url")
+        return url
+    return f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on `database_url`, disposed after the test."""
+    eng = make_engine(database_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def master_key() -> str:
+    """A fresh master key: base64 of 32 random bytes."""
+    return generate_key()
+
+
+@pytest.fixture
+def log_capture() -> Iterator[LogCapture]:
+    """Every record of every logger at DEBUG during the test; `.text` is all of it, rendered."""
+    capture = LogCapture()
+    with capture.installed():
+        yield capture
+
+
+def pytest_report_header() -> list[str]:
+    """Show which database backend this run uses."""
+    return [f"byokbot test database: {BACKEND}"]

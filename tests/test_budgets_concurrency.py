@@ -1,0 +1,146 @@
+"""Budgets across processes: 8 processes x 50 concurrent turns against room for 10 calls.
+
+Every call reserves exactly what it then costs ($0.0000021: "hi" is 10 input tokens at
+most, max_tokens is 1, and the fake provider reports exactly that), and the budget is
+ten times that. A watcher samples `spent + reserved` the whole time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.money import to_pico
+from bot.providers.base import Usage
+from storage.engine import make_engine
+from tests.fakes.fixtures import TEST_KEY
+from tests.fakes.providers import FakeOpenAI
+from tests.helpers import REPO, clean_env
+from tests.turnkit import World, make_services
+
+PROCESSES = 8
+TURNS = 50
+CALL = Decimal("0.0000021")
+LIMIT = CALL * 10
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    # A little latency keeps many reservations in flight at once.
+    with FakeOpenAI(
+        valid_keys=[TEST_KEY], usage=Usage(input_tokens=10, output_tokens=1), delay=0.02
+    ) as server:
+        yield server
+
+
+class Watcher(threading.Thread):
+    """Samples the budget counter until stopped; remembers the highest spent + reserved."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = make_engine(url)
+        self.stop = threading.Event()
+        self.highest = 0
+        self.samples = 0
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                with self.engine.connect() as conn:
+                    value = conn.execute(
+                        text("SELECT max(spent_pusd + reserved_pusd) FROM budget_counters")
+                    ).scalar()
+                self.highest = max(self.highest, int(value or 0))
+                self.samples += 1
+                time.sleep(0.002)
+        finally:
+            self.engine.dispose()
+
+
+def run_race(url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    engine = make_engine(url)
+    try:
+        world = World(make_services(engine, master_key))
+        world.workspace()
+        key_id = world.key("openai-prod", secret=TEST_KEY, base_url=fake.base_url)
+        world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
+        budget_id = world.budget(str(LIMIT))
+        go = tmp_path / "go"
+        env = clean_env({"BYOKBOT_MASTER_KEY": master_key, "PYTHONPATH": str(REPO)})
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.budget_worker",
+                    url,
+                    world.workspace_id,
+                    str(go),
+                    str(TURNS),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(PROCESSES)
+        ]
+        watcher = Watcher(url)
+        watcher.start()
+        # Every worker has imported and connected before any starts its turns.
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
+            assert time.monotonic() < deadline, "workers did not get ready"
+            assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+            time.sleep(0.05)
+        go.touch()
+        results = []
+        errors: list[str] = []
+        for worker in workers:
+            out, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err
+            errors.append(err)
+            assert "Traceback" not in err, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        watcher.stop.set()
+        watcher.join(10)
+
+        ok = sum(r["ok"] for r in results)
+        refused = sum(r["refused"] for r in results)
+        assert sum(r["other"] for r in results) == 0, (results, errors)
+        assert ok + refused == PROCESSES * TURNS
+        assert 1 <= ok <= 10, results
+        assert len(fake.chat_requests) == ok
+        assert watcher.samples > 10
+        assert watcher.highest <= to_pico(LIMIT), (watcher.highest, to_pico(LIMIT))
+        counter = world.counter(budget_id)
+        assert counter.reserved_pusd == 0
+        assert counter.spent_pusd == ok * to_pico(CALL) <= to_pico(LIMIT)
+        # Every call, refused or not, left exactly one usage row.
+        statuses = [row.status for row in world.usage_rows()]
+        assert len(statuses) == PROCESSES * TURNS
+        assert statuses.count("ok") == ok and statuses.count("refused") == refused
+    finally:
+        engine.dispose()
+
+
+def test_budget_holds_across_processes_on_postgres(
+    pg_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    run_race(pg_url, master_key, fake, tmp_path)
+
+
+def test_budget_holds_across_processes_on_sqlite(
+    sqlite_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    run_race(sqlite_url, master_key, fake, tmp_path)

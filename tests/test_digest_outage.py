@@ -1,0 +1,216 @@
+"""A database outage during a digest run: no crash, no claim left behind, recovery by itself.
+
+The outages are real: a TCP proxy in front of PostgreSQL that drops every connection and
+refuses new ones, and the server terminating the backend that is in the middle of the claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import select
+
+from bot.digest import post_digest, run_due_digests
+from bot.errors import DatabaseUnavailable
+from storage.engine import make_engine, session_scope
+from storage.models import DigestRun
+from tests.test_digest_support import (
+    RecordingPoster,
+    add_usage,
+    add_workspace,
+    engine_on,
+    make_services,
+)
+
+NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+WS = "slack:T1"
+
+
+class TcpProxy:
+    """Forwards a local port to PostgreSQL; `down()` drops all connections and refuses new ones."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self._up = threading.Event()
+        self._up.set()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self._up.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                self._drop(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def down(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        self._up.clear()
+        with self._lock:
+            open_sockets = list(self._sockets)
+        for sock in open_sockets:
+            self._drop(sock)
+
+    def up(self) -> None:
+        """Accept connections again."""
+        self._up.set()
+
+    def close(self) -> None:
+        self.down()
+        self._closed.set()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def proxied(pg_url: str) -> Iterator[tuple[str, TcpProxy]]:
+    """(URL through the proxy, proxy) for a fresh PostgreSQL database."""
+    url = make_url(pg_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    try:
+        yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(False), proxy
+    finally:
+        proxy.close()
+
+
+def claims(url: str) -> list[DigestRun]:
+    with engine_on(url) as engine, session_scope(engine) as session:
+        return list(session.exec(select(DigestRun)).all())
+
+
+async def test_database_down_then_back(
+    pg_url: str, proxied: tuple[str, TcpProxy], caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy_url, proxy = proxied
+    with engine_on(pg_url) as direct:
+        add_workspace(direct, WS)
+        add_usage(direct, WS, at=dt.datetime(2026, 11, 26, 12), cost_pusd=10**12)
+    poster = RecordingPoster()
+    engine = make_engine(proxy_url)
+    services = make_services(engine, posters={"slack": poster}, now=NOW)
+    try:
+        proxy.down()
+        with caplog.at_level(logging.WARNING, logger="bot.digest"):
+            assert await run_due_digests(services) == 0
+        assert "database unavailable" in caplog.text
+        with pytest.raises(DatabaseUnavailable):
+            await post_digest(services, workspace_id=WS, force=True)
+        assert poster.posts == [] and claims(pg_url) == []
+
+        proxy.up()
+        assert await run_due_digests(services) == 1
+        assert [run.status for run in claims(pg_url)] == ["posted"]
+    finally:
+        engine.dispose()
+
+
+async def test_outage_in_the_middle_of_the_claim_leaves_no_claim(pg_url: str) -> None:
+    with engine_on(pg_url) as direct:
+        add_workspace(direct, WS)
+        poster = RecordingPoster()
+        engine = make_engine(pg_url)
+        services = make_services(engine, posters={"slack": poster}, now=NOW)
+        database = make_url(pg_url).database
+        try:
+            with direct.connect() as locker:
+                # Readers pass, writers wait: the run gets as far as its claim INSERT and hangs.
+                locker.execute(text("LOCK TABLE digest_runs IN EXCLUSIVE MODE"))
+                task = asyncio.create_task(run_due_digests(services))
+                pid = await wait_for_blocked_insert(direct, database)
+                with direct.connect() as admin:
+                    admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    admin.commit()
+                assert await asyncio.wait_for(task, 30) == 0
+                locker.rollback()
+            assert claims(pg_url) == [] and poster.posts == []
+
+            assert await run_due_digests(services) == 1  # recovers by itself
+            assert [run.status for run in claims(pg_url)] == ["posted"]
+        finally:
+            engine.dispose()
+
+
+async def wait_for_blocked_insert(direct: Engine, database: str | None) -> int:
+    """The pid of the backend waiting on a lock with an INSERT into digest_runs."""
+    query = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"
+        " AND query ILIKE 'INSERT INTO digest_runs%'"
+    )
+
+    def find() -> int | None:
+        with direct.connect() as conn:
+            found = conn.execute(query, {"db": database}).scalar()
+            return None if found is None else int(found)
+
+    async with asyncio.timeout(30):
+        while (pid := await asyncio.to_thread(find)) is None:
+            await asyncio.sleep(0.05)
+    return pid
+
+
+async def test_outage_while_posting_is_marked_once_the_database_returns(
+    pg_url: str, proxied: tuple[str, TcpProxy]
+) -> None:
+    proxy_url, proxy = proxied
+    with engine_on(pg_url) as direct:
+        add_workspace(direct, WS)
+
+    def outage() -> None:
+        proxy.down()
+        threading.Timer(1.5, proxy.up).start()
+
+    poster = RecordingPoster(on_post=outage)
+    engine = make_engine(proxy_url)
+    services = make_services(engine, posters={"slack": poster}, now=NOW)
+    try:
+        assert await run_due_digests(services) == 1
+        [run] = claims(pg_url)
+        assert run.status == "posted" and run.posted_at is not None
+        poster.on_post = None
+        later = make_services(engine, posters={"slack": poster}, now=NOW + dt.timedelta(hours=2))
+        assert await run_due_digests(later) == 0
+        assert len(poster.posts) == 1
+    finally:
+        engine.dispose()

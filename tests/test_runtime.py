@@ -1,0 +1,181 @@
+"""`byokbot serve` as a process: /healthz, /metrics, port 0, signals, database outages."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot import metrics
+from bot.config import Settings
+from bot.masterkey import generate_key
+from bot.runtime import discover_plugins, select_plugins
+from tests.helpers import ServeProcess, byokbot_command, clean_env
+from tests.tcpproxy import TcpProxy
+
+SLACK_TOKEN = "xoxb-4242-4242-PlantedServeToken"
+
+
+def _wait_for(url: str, status: int, *, timeout: float = 20.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: httpx.Response | None = None
+    while time.monotonic() < deadline:
+        last = httpx.get(url, timeout=10)
+        if last.status_code == status:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{url} stayed at {last.status_code if last else None}, wanted {status}")
+
+
+def test_serve_health_metrics_and_graceful_stop(tmp_path: Path, database_url: str) -> None:
+    master = generate_key()
+    env = {
+        "BYOKBOT_DATABASE_URL": database_url,
+        "BYOKBOT_MASTER_KEY": master,
+        "SLACK_BOT_TOKEN": SLACK_TOKEN,  # not enough to configure Slack; must never show
+        "BYOKBOT_LOG_LEVEL": "DEBUG",
+    }
+    with ServeProcess(env=env, cwd=tmp_path) as server:
+        assert server.port > 0
+        health = httpx.get(f"{server.url}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        scrape = httpx.get(f"{server.url}/metrics", timeout=10)
+        assert scrape.status_code == 200
+        assert scrape.headers["content-type"].startswith("text/plain")
+        for family in ("messages", "commands", "provider_calls", "cost_usd"):
+            assert f"# TYPE byokbot_{family}_total counter" in scrape.text
+        assert httpx.get(f"{server.url}/nope", timeout=10).status_code == 404
+        for body in (health.text, scrape.text):
+            assert SLACK_TOKEN not in body and master not in body
+        assert server.stop() == 0
+    log = server.log_text()
+    assert f"listening on http://127.0.0.1:{server.port}" in log
+    assert re.search(r"bot\.runtime: stopped\s*$", log.strip())
+    assert "Traceback" not in log
+    assert SLACK_TOKEN not in log and master not in log
+
+
+def test_sigint_stops_gracefully(tmp_path: Path, database_url: str) -> None:
+    env = {"BYOKBOT_DATABASE_URL": database_url, "BYOKBOT_MASTER_KEY": generate_key()}
+    with ServeProcess(env=env, cwd=tmp_path) as server:
+        assert server.stop(sig=signal.SIGINT) == 0
+    assert "stopped" in server.log_text() and "Traceback" not in server.log_text()
+
+
+def test_two_servers_on_one_database(tmp_path: Path, database_url: str) -> None:
+    """Replicas share a database: the second start must not trip over the first's vault."""
+    env = {"BYOKBOT_DATABASE_URL": database_url, "BYOKBOT_MASTER_KEY": generate_key()}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        ServeProcess(env=env, cwd=tmp_path / "a") as one,
+        ServeProcess(env=env, cwd=tmp_path / "b") as two,
+    ):
+        for server in (one, two):
+            assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_database_outage_gives_503_and_recovers(tmp_path: Path, pg_url: str) -> None:
+    url = make_url(pg_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        env = {"BYOKBOT_DATABASE_URL": via_proxy, "BYOKBOT_MASTER_KEY": generate_key()}
+        with ServeProcess(env=env, cwd=tmp_path) as server:
+            health = f"{server.url}/healthz"
+            assert httpx.get(health, timeout=10).status_code == 200
+            proxy.cut()
+            down = _wait_for(health, 503)
+            assert down.json()["status"] == "unavailable"
+            assert server.process.poll() is None  # still running
+            proxy.restore()
+            assert _wait_for(health, 200).json() == {"status": "ok"}
+            assert server.stop() == 0
+    assert "database unreachable" in server.log_text()
+
+
+def test_plugins_are_found_through_entry_points() -> None:
+    plugins = discover_plugins()
+    assert {"console", "slack"} <= set(plugins)
+    unset: dict[str, object] = dict.fromkeys(
+        ("slack_bot_token", "slack_signing_secret", "slack_app_token", "slack_client_id"), None
+    )
+    quiet = Settings(_env_file=None, discord_bot_token=None, **unset)  # type: ignore[call-arg, arg-type]
+    assert select_plugins(plugins, quiet, interactive=False) == []
+    assert [p.name for p in select_plugins(plugins, quiet, interactive=True)] == ["console"]
+    slack = quiet.model_copy(update={"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"})
+    assert [p.name for p in select_plugins(plugins, slack, interactive=True)] == ["slack"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "label"),
+    [("openai", "ok", 'provider="openai",status="ok"'),
+     ("sk-proj-leak0123456789abcdefghij", "ok", 'provider="other",status="ok"'),
+     ("anthropic", "Bearer xyz", 'provider="anthropic",status="other"')],
+)  # fmt: skip
+def test_metric_labels_come_from_closed_vocabularies(
+    provider: str, status: str, label: str
+) -> None:
+    metrics.count_provider_call(provider=provider, status=status)
+    metrics.add_cost(provider=provider, usd=Decimal("0.0042"))
+    text = metrics.render().decode()
+    assert label in text
+    assert "sk-proj-leak" not in text and "Bearer" not in text
+
+
+def _read_until(fd: int, marker: bytes, *, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{marker!r} never appeared in {seen[-2000:]!r}")
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+    return seen
+
+
+def test_serve_on_a_terminal_opens_the_console_and_ends_with_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = {
+        "BYOKBOT_DATABASE_URL": database_url,
+        "BYOKBOT_MASTER_KEY": generate_key(),
+        "BYOKBOT_HTTP_HOST": "127.0.0.1",
+        "BYOKBOT_HTTP_PORT": "0",
+        "TERM": "dumb",
+    }
+    primary, secondary = pty.openpty()
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [*byokbot_command(), "serve"],
+            stdin=secondary, stdout=secondary, stderr=log,
+            env=clean_env(env), cwd=tmp_path,
+        )  # fmt: skip
+    os.close(secondary)
+    try:
+        _read_until(primary, b"byok> ")
+        os.write(primary, b"/byok help\n")
+        assert b"/byok key add" in _read_until(primary, b"/byok audit")
+        os.write(primary, b"\x04")  # end of input on the terminal
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    log_text = (tmp_path / "serve.log").read_text()
+    assert "adapter console started" in log_text and "stopped" in log_text
+    assert "Traceback" not in log_text

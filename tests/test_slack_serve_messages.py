@@ -1,0 +1,256 @@
+"""Messages through the real `byokbot serve`: mentions, threads, DMs, all-messages, retries.
+
+Every test runs the real process against the fake Slack Web API and the fake OpenAI
+provider, delivering events signed with Slack's v0 scheme.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fixtures import _openai_server  # noqa: F401
+from tests.fakes.providers import FakeOpenAI
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_driver import SlackDriver, serve_env
+from tests.fakes.slack_signing import message_event, next_ts
+from tests.helpers import ServeProcess
+
+SECRET = "test-signing-secret"
+REPLY = "Here is the considered answer from the provider."
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlackAPI]:
+    with FakeSlackAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def slack(
+    database_url: str, master_key: str, fake: FakeSlackAPI, tmp_path: Path
+) -> Iterator[SlackDriver]:
+    env = serve_env(database_url=database_url, master_key=master_key, fake=fake, secret=SECRET)
+    with ServeProcess(env=env, cwd=tmp_path) as serve:
+        driver = SlackDriver(serve.url, secret=SECRET, fake=fake, log=serve.log_text)
+        yield driver
+        driver.close()
+
+
+@pytest.fixture
+def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
+    server: FakeOpenAI = request.getfixturevalue("_openai_server")
+    server.reset()
+    server.reply = REPLY
+    yield server
+    server.reset()
+
+
+def thread_answer(fake: FakeSlackAPI) -> tuple[str, str]:
+    """(thread_ts, text) of the one streamed answer."""
+    (start,) = fake.calls_to("chat.startStream")
+    text = "".join(
+        c.params.get("markdown_text") or ""
+        for c in fake.all_calls()
+        if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")
+    )
+    return str(start.params["thread_ts"]), text
+
+
+def answered(fake: FakeSlackAPI) -> bool:
+    return bool(fake.calls_to("chat.stopStream")) or bool(fake.calls_to("chat.postMessage"))
+
+
+def settle(seconds: float = 0.8) -> None:
+    time.sleep(seconds)  # time for an answer that must NOT come
+
+
+def test_mention_is_answered_in_its_thread_with_the_provider_text(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url)
+    ts = next_ts()
+    event = message_event(
+        user="UMEMBER",
+        text="<@UBOT> what is 2+2?",
+        channel="C0001",
+        ts=ts,
+        event_type="app_mention",
+    )
+    started = time.monotonic()
+    ack, _eid = slack.event(event)
+    assert ack.status_code == 200 and time.monotonic() - started < 3
+    fake.wait_for(answered)
+    thread, text = thread_answer(fake)
+    assert thread == ts and text == REPLY
+    (request,) = provider.chat_requests
+    assert request.json["messages"][-1]["content"] == "what is 2+2?"  # mention stripped
+    assert request.json["model"] == "gpt-4o-mini"
+
+
+def test_reply_inside_a_thread_carries_the_thread_as_context(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url)
+    parent, answer, noise, current = next_ts(), next_ts(), next_ts(), next_ts()
+    fake.set_thread(
+        "C0001",
+        parent,
+        [
+            {"user": "UMEMBER", "text": "<@UBOT> name a colour", "ts": parent},
+            {"user": "UBOT", "bot_id": "BBOT", "text": "Blue.", "ts": answer},
+            {"user": "UOTHER", "bot_id": "BOTHER", "text": "another bot", "ts": noise},
+            {"user": "UMEMBER", "text": "<@UBOT> and another?", "ts": current},
+        ],
+    )
+    event = message_event(
+        user="UMEMBER",
+        text="<@UBOT> and another?",
+        channel="C0001",
+        ts=current,
+        thread_ts=parent,
+        event_type="app_mention",
+    )
+    slack.event(event)
+    fake.wait_for(answered)
+    thread, _text = thread_answer(fake)
+    assert thread == parent
+    (replies,) = fake.calls_to("conversations.replies")
+    assert replies.params["ts"] == parent and int(replies.params["limit"]) <= 200
+    (request,) = provider.chat_requests
+    turns = [(m["role"], m["content"]) for m in request.json["messages"] if m["role"] != "system"]
+    assert turns == [
+        ("user", "name a colour"),
+        ("assistant", "Blue."),
+        ("user", "and another?"),
+    ]
+
+
+def test_direct_message_goes_to_the_default_agent(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url, channel=None)  # first agent becomes the default
+    ts = next_ts()
+    slack.event(
+        message_event(
+            user="UMEMBER", text="hello in private", channel="DUMEMBER", channel_type="im", ts=ts
+        )
+    )
+    fake.wait_for(answered)
+    thread, text = thread_answer(fake)
+    assert thread == ts and text == REPLY
+    assert fake.calls_to("chat.startStream")[0].params["channel"] == "DUMEMBER"
+
+
+def test_bound_all_messages_channel_answers_plain_messages(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url, channel="C0002", all_messages=True)
+    slack.create_agent(provider.base_url, name="quiet", channel="C0003")
+    slack.event(message_event(user="UMEMBER", text="no mention here", channel="C0003"))
+    settle()
+    assert not provider.chat_requests and not answered(fake)  # mentions only in C0003
+    ts = next_ts()
+    slack.event(message_event(user="UMEMBER", text="no mention here", channel="C0002", ts=ts))
+    fake.wait_for(answered)
+    thread, text = thread_answer(fake)
+    assert thread == ts and text == REPLY
+
+
+def test_bots_own_messages_edits_and_other_bots_are_never_answered(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url, channel="C0002", all_messages=True)
+    events = [
+        message_event(user="UBOT", text="my own answer", channel="C0002", bot_id="BBOT"),
+        message_event(user="UOTHER", text="another bot", channel="C0002", bot_id="BOTHER"),
+        message_event(user="UMEMBER", text="edited", channel="C0002", subtype="message_changed"),
+        message_event(user="UMEMBER", text="", channel="C0002", subtype="message_deleted"),
+        message_event(user="UMEMBER", text="joined", channel="C0002", subtype="channel_join"),
+    ]
+    for event in events:
+        ack, _ = slack.event(event)
+        assert ack.status_code == 200
+    settle()
+    assert not provider.chat_requests
+    assert not answered(fake)
+
+
+def test_mention_delivered_as_two_events_is_answered_once(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url, channel="C0002", all_messages=True)
+    ts = next_ts()
+    common = {"user": "UMEMBER", "text": "<@UBOT> once please", "channel": "C0002", "ts": ts}
+    slack.event(message_event(**common, event_type="app_mention"))
+    slack.event(message_event(**common))  # the same message as message.channels
+    fake.wait_for(answered)
+    settle()
+    assert len(provider.chat_requests) == 1
+    assert len(fake.calls_to("chat.startStream")) == 1
+
+
+def test_retry_delivered_while_the_first_is_running_gets_one_answer(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url)
+    provider.delay = 0.3  # per streamed chunk: the first delivery is still streaming
+    event = message_event(
+        user="UMEMBER", text="<@UBOT> slow one", channel="C0001", event_type="app_mention"
+    )
+    started = time.monotonic()
+    first, eid = slack.event(event)
+    ack_seconds = time.monotonic() - started
+    time.sleep(0.2)
+    with ThreadPoolExecutor(4) as pool:
+        retries = list(
+            pool.map(lambda n: slack.event(event, event_id=eid, retry_num=n)[0], [1, 2, 2, 3])
+        )
+    assert first.status_code == 200 and all(r.status_code == 200 for r in retries)
+    fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")), timeout=20)
+    assert time.monotonic() - started > ack_seconds + 0.5  # the ack did not wait for the answer
+    settle(1.0)
+    assert len(provider.chat_requests) == 1
+    assert len(fake.calls_to("chat.startStream")) == 1
+
+
+def test_refused_streaming_falls_back_to_post_and_update(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url)
+    fake.state.refuse_streaming = True
+    ts = next_ts()
+    slack.event(
+        message_event(
+            user="UMEMBER", text="<@UBOT> hi", channel="C0001", ts=ts, event_type="app_mention"
+        )
+    )
+    fake.wait_for(lambda f: bool(f.calls_to("chat.postMessage")))
+    settle(1.2)
+    (post,) = fake.calls_to("chat.postMessage")
+    assert post.params["thread_ts"] == ts
+    final = [post.params["text"]] + [c.params["text"] for c in fake.calls_to("chat.update")]
+    assert final[-1] == REPLY
+    assert len(fake.calls_to("chat.startStream")) == 1  # tried once, refused
+
+
+def test_slack_429_on_post_message_is_retried_after_retry_after(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+) -> None:
+    slack.create_agent(provider.base_url)
+    fake.state.refuse_streaming = True
+    fake.fail("chat.postMessage", status=429, retry_after=1)
+    slack.event(
+        message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention")
+    )
+    fake.wait_for(lambda f: len(f.calls_to("chat.postMessage")) >= 2, timeout=15)
+    first, second = fake.calls_to("chat.postMessage")
+    assert second.at - first.at >= 1.0  # Retry-After honoured
+    assert second.params["text"] == first.params["text"]
+    settle(1.2)
+    updates = [c.params["text"] for c in fake.calls_to("chat.update")]
+    assert ([second.params["text"], *updates])[-1] == REPLY
