@@ -4,8 +4,8 @@ A call first reserves its worst-case cost against every budget that covers it (t
 agent's and the workspace's), all inside one transaction: each budget takes one
 conditional UPDATE (`… SET reserved = reserved + x WHERE spent + reserved + x <= limit
 RETURNING …`; the period's counter row is created with INSERT … ON CONFLICT DO NOTHING
-when the UPDATE finds none), and if any budget refuses, the transaction rolls back and
-so releases the reservations made earlier in it. After the call the reservation is swapped for
+when the UPDATE finds none), and if any budget refuses, the reservations made earlier in
+the same transaction are released before it commits. After the call the reservation is swapped for
 the real cost, and the 80% / 100% alert flags are claimed exactly once per period.
 """
 
@@ -58,6 +58,13 @@ def period_window(period: str, *, now: dt.datetime, tz: str) -> tuple[str, dt.da
     return key, resets
 
 
+def usd(amount: Decimal) -> str:
+    """A limit or spend as typed: `$5.00`, `$0.10`, `$0.0001` (never rounded to zero)."""
+    exponent = amount.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return format_usd(amount, places=min(places, 12))
+
+
 def format_reset(resets_at: dt.datetime) -> str:
     """`2026-11-28 00:00 Europe/Berlin` for messages."""
     return f"{resets_at:%Y-%m-%d %H:%M} {resets_at.tzname() if resets_at.tzinfo else 'UTC'}"
@@ -97,7 +104,7 @@ class Alert:
 
     def text(self) -> str:
         """The line posted to the digest channel."""
-        usage = f"{format_usd(self.spent)} of {format_usd(self.limit)} spent"
+        usage = f"{usd(self.spent)} of {usd(self.limit)} spent"
         reset = format_reset(self.resets_at)
         what = f"Budget alert: the {adjective(self.period)} budget of {self.label}"
         if self.level >= 100:
@@ -105,7 +112,7 @@ class Alert:
                 f"{what} has reached its limit ({usage}); "
                 f"calls that would pass it are refused until {reset}."
             )
-        return f"{what} is at {self.level}% ({usage}); it resets {reset}."
+        return f"{what} has reached {self.level}% ({usage}); it resets {reset}."
 
 
 def budget_label(row: BudgetRow, *, agent_name: str) -> str:
@@ -117,7 +124,7 @@ def refusal_text(held: Held) -> str:
     """The line a refused user sees: which budget, its limit, when it resets."""
     return (
         f"Budget exhausted: the {adjective(held.period)} budget of {held.label} "
-        f"({format_usd(from_pico(held.limit_pusd))}) has no room for this call; "
+        f"({usd(from_pico(held.limit_pusd))}) has no room for this call; "
         f"it resets {format_reset(held.resets_at)}."
     )
 
@@ -144,7 +151,12 @@ def plan(
 
 
 def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Reservation:
-    """Reserve against every budget in `held`, or raise `BudgetExceeded` (caller rolls back)."""
+    """Reserve against every budget in `held`, or release what it held and raise `BudgetExceeded`.
+
+    The releases happen in the same transaction, so the caller may still commit its
+    other work (the refusal's usage row, the event claim) with nothing left held.
+    """
+    done: list[Held] = []
     for item in held:
         state = _try(conn, item)
         if state is None:
@@ -153,12 +165,21 @@ def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Rese
             store.ensure_counter(conn, budget_id=item.budget_id, period_start=item.period_key)
             state = _try(conn, item)
         if state is None:
+            for earlier in done:
+                store.settle(
+                    conn,
+                    budget_id=earlier.budget_id,
+                    period_start=earlier.period_key,
+                    reserved_pusd=earlier.amount_pusd,
+                    spent_pusd=0,
+                )
             raise BudgetExceeded(
                 refusal_text(item),
                 budget=item.label,
                 period=item.period,
                 resets_at=item.resets_at,
             )
+        done.append(item)
     return Reservation(held=tuple(held), amount_pusd=amount_pusd)
 
 
@@ -172,8 +193,14 @@ def _try(conn: Connection, item: Held) -> store.CounterState | None:
     )
 
 
-def settle(conn: Connection, reservation: Reservation, *, spent_pusd: int) -> list[Alert]:
-    """Swap the reservation for the real cost; return the alerts this call claimed."""
+def settle(
+    conn: Connection, reservation: Reservation, *, spent_pusd: int, alerts_wanted: bool = True
+) -> list[Alert]:
+    """Swap the reservation for the real cost; return the alerts this call claimed.
+
+    With `alerts_wanted` false (no digest channel to post to) no alert is claimed, so
+    the alert still comes if a channel is set later in the period.
+    """
     alerts: list[Alert] = []
     for item in reservation.held:
         state = store.settle(
@@ -183,7 +210,7 @@ def settle(conn: Connection, reservation: Reservation, *, spent_pusd: int) -> li
             reserved_pusd=item.amount_pusd,
             spent_pusd=spent_pusd,
         )
-        if state is None:  # budget deleted mid-call: nothing left to settle against
+        if state is None or not alerts_wanted:  # deleted mid-call, or nowhere to post
             continue
         alerts.extend(_claim_alerts(conn, item, spent_pusd=state.spent_pusd, refused=False))
     return alerts

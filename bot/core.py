@@ -15,7 +15,8 @@ from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, Secr
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
-from bot.turns import TurnRunner, is_outage
+from bot.transactions import is_outage
+from bot.turns import TurnRunner
 
 if TYPE_CHECKING:
     from bot.commands import CommandDispatcher

@@ -24,4 +24,4 @@ def format_usd(usd: Decimal, *, places: int = 4) -> str:
     shown = usd.quantize(quantum, rounding=ROUND_HALF_EVEN)
     if shown == 0 and usd != 0:
         return f"${usd.normalize():f}"
-    return f"${shown:,}"
+    return f"${shown:,f}"

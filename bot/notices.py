@@ -9,9 +9,9 @@ from bot.boundary import ReplySink
 from bot.budgets import Alert
 from bot.errors import KeyRejected, RateLimited
 from bot.outcome import Outcome
-from bot.routing import AgentRow, KeyRow
 from bot.services import Services
 from bot.turnsetup import Setup
+from storage.lookups import AgentRow, KeyRow
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ class Notices:
         """Post budget alerts this call claimed."""
         for alert in alerts:
             await self.post(setup, alert.text())
+
+    def can_post(self, setup: Setup) -> bool:
+        """True when the workspace has a digest channel and its platform a poster."""
+        return bool(setup.workspace.digest_channel) and setup.platform in self.services.posters
 
     async def post(self, setup: Setup, text: str) -> None:
         """Post to the workspace's digest channel, if it has one; failures are logged only."""

@@ -13,65 +13,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from bot.boundary import IncomingMessage
-from bot.vault import Sealed
-from storage.models import Agent, ChannelBinding, ProviderKey, Workspace
-
-_AGENTS = Agent.__table__  # type: ignore[attr-defined]
-_BINDINGS = ChannelBinding.__table__  # type: ignore[attr-defined]
-_KEYS = ProviderKey.__table__  # type: ignore[attr-defined]
-_WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
-# An agent with its key, read in the same statement; the key must be the workspace's own.
-_AGENT_AND_KEY = _AGENTS.outerjoin(
-    _KEYS, and_(_KEYS.c.id == _AGENTS.c.key_id, _KEYS.c.workspace_id == _AGENTS.c.workspace_id)
-)
+from storage.lookups import AgentRow, agent_by_name, bound_agent, default_agent
 
 # Platform mention tokens at the start: Slack `<@U123>` / `<@U123|name>`, Discord `<@123>`,
 # `<@!123>`; the console (and plain text) `@byokbot`.
 _LEADING_MENTIONS = re.compile(r"^(?:\s*(?:<@[!&]?[A-Za-z0-9_|.-]+>|@byokbot\b))+[\s,:]*", re.I)
 _NAMED = re.compile(r"^@?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?P<colon>:)?(?:\s+|$)", re.S)
-_CONSOLE_AT = re.compile(r"^@(?P<name>\S+)(?:\s+|$)", re.S)
+_CONSOLE_AT = re.compile(r"^@(?P<name>[^\s:]+):?(?:\s+|$)", re.S)
 
 NO_AGENT_HINT = (
     "No agent answers here yet. An admin can bind one to this channel with "
     "`/byok agent bind <agent>` or set the default with `/byok agent default <agent>` "
     "(`/byok agent list` shows the agents)."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRow:
-    """The agent's key as stored: still sealed."""
-
-    id: str
-    name: str
-    provider: str
-    base_url: str | None
-    sealed: Sealed
-    status: str  # active | failing | revoked
-    last_used_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRow:
-    """The agent settings a turn needs, with its key (None when it has none)."""
-
-    id: str
-    name: str
-    model: str
-    prompt: str | None
-    max_tokens: int
-    temperature: float | None
-    show_cost: bool
-    key: KeyRow | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,92 +49,6 @@ class Route:
 
 
 IGNORE = Route()
-
-
-def _agent_columns() -> list[ColumnElement[Any]]:
-    a, k = _AGENTS.c, _KEYS.c
-    return [
-        *(a.id, a.name, a.model, a.prompt, a.max_tokens, a.temperature, a.show_cost),
-        k.id.label("k_id"),
-        k.name.label("k_name"),
-        k.provider.label("k_provider"),
-        k.base_url.label("k_base_url"),
-        k.ciphertext.label("k_ciphertext"),
-        k.nonce.label("k_nonce"),
-        k.key_version.label("k_version"),
-        k.status.label("k_status"),
-        k.last_used_at.label("k_last_used_at"),
-    ]
-
-
-def _row(found: Row[*tuple[Any, ...]] | None) -> AgentRow | None:
-    if found is None:
-        return None
-    key = None
-    if found.k_id is not None:
-        key = KeyRow(
-            id=found.k_id,
-            name=found.k_name,
-            provider=found.k_provider,
-            base_url=found.k_base_url,
-            sealed=Sealed(bytes(found.k_ciphertext), bytes(found.k_nonce), found.k_version),
-            status=found.k_status,
-            last_used_at=found.k_last_used_at,
-        )
-    return AgentRow(
-        id=found.id,
-        name=found.name,
-        model=found.model,
-        prompt=found.prompt,
-        max_tokens=found.max_tokens,
-        temperature=found.temperature,
-        show_cost=bool(found.show_cost),
-        key=key,
-    )
-
-
-_BY_NAME = (
-    select(*_agent_columns())
-    .select_from(_AGENT_AND_KEY)
-    .where(_AGENTS.c.workspace_id == bindparam("w"), _AGENTS.c.name == bindparam("name"))
-)
-_BOUND = (
-    select(*_agent_columns(), _BINDINGS.c.all_messages)
-    .select_from(_AGENT_AND_KEY)
-    .join(_BINDINGS, _BINDINGS.c.agent_id == _AGENTS.c.id)
-    .where(
-        _BINDINGS.c.workspace_id == bindparam("w"),
-        _BINDINGS.c.channel_id == bindparam("channel"),
-        _AGENTS.c.workspace_id == bindparam("w"),
-    )
-)
-_DEFAULT = (
-    select(*_agent_columns())
-    .select_from(_AGENT_AND_KEY)
-    .join(_WORKSPACES, _WORKSPACES.c.default_agent_id == _AGENTS.c.id)
-    .where(_WORKSPACES.c.id == bindparam("w"), _AGENTS.c.workspace_id == bindparam("w"))
-)
-
-
-def agent_by_name(conn: Connection, *, workspace_id: str, name: str) -> AgentRow | None:
-    """The workspace's agent called `name`."""
-    return _row(conn.execute(_BY_NAME, {"w": workspace_id, "name": name}).first())
-
-
-def bound_agent(
-    conn: Connection, *, workspace_id: str, channel_id: str
-) -> tuple[AgentRow, bool] | None:
-    """The agent bound to the channel and whether it takes every message."""
-    found = conn.execute(_BOUND, {"w": workspace_id, "channel": channel_id}).first()
-    agent = _row(found)
-    if found is None or agent is None:
-        return None
-    return agent, bool(found.all_messages)
-
-
-def default_agent(conn: Connection, *, workspace_id: str) -> AgentRow | None:
-    """The workspace's default agent (answers DMs and console lines)."""
-    return _row(conn.execute(_DEFAULT, {"w": workspace_id}).first())
 
 
 def route(conn: Connection, message: IncomingMessage) -> Route:

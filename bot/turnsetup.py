@@ -9,29 +9,18 @@ cover the call.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from bot import routing
 from bot.boundary import IncomingMessage
 from bot.dedupe import Deduper
 from bot.errors import KeyUnavailable
-from bot.routing import AgentRow, KeyRow, Route
+from bot.routing import Route
 from bot.usage import CallFacts
-from storage.budgets import BudgetRow, applicable_budgets
-from storage.models import Workspace
-
-_WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkspaceRow:
-    """The workspace settings a turn needs."""
-
-    timezone: str = "UTC"
-    digest_channel: str | None = None
+from storage.budgets import BudgetRow
+from storage.lookups import AgentRow, KeyRow, WorkspaceRow, workspace_and_budgets
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +31,7 @@ class Setup:
     workspace_id: str
     platform: str
     key: KeyRow | None = None
-    workspace: WorkspaceRow = WorkspaceRow()
+    workspace: WorkspaceRow = field(default_factory=WorkspaceRow)
     budgets: tuple[BudgetRow, ...] = ()
 
     def facts(self, message: IncomingMessage) -> CallFacts:
@@ -63,19 +52,6 @@ class Setup:
         )
 
 
-_WORKSPACE = select(_WORKSPACES.c.timezone, _WORKSPACES.c.digest_channel).where(
-    _WORKSPACES.c.id == bindparam("w")
-)
-
-
-def load_workspace(conn: Connection, *, workspace_id: str) -> WorkspaceRow:
-    """The workspace's timezone and digest channel (defaults if the row is missing)."""
-    row = conn.execute(_WORKSPACE, {"w": workspace_id}).first()
-    if row is None:
-        return WorkspaceRow()
-    return WorkspaceRow(timezone=row.timezone or "UTC", digest_channel=row.digest_channel)
-
-
 def load_setup(
     conn: Connection, message: IncomingMessage, *, deduper: Deduper, now: dt.datetime
 ) -> Setup | None:
@@ -93,13 +69,14 @@ def load_setup(
     agent = route.agent
     if agent is None:
         return Setup(route=route, workspace_id=workspace_id, platform=message.place.platform)
+    workspace, budgets = workspace_and_budgets(conn, workspace_id=workspace_id, agent_id=agent.id)
     return Setup(
         route=route,
         workspace_id=workspace_id,
         platform=message.place.platform,
         key=agent.key,
-        workspace=load_workspace(conn, workspace_id=workspace_id),
-        budgets=tuple(applicable_budgets(conn, workspace_id=workspace_id, agent_id=agent.id)),
+        workspace=workspace,
+        budgets=budgets,
     )
 
 

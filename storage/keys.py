@@ -41,9 +41,3 @@ def agents_using_key(session: Session, *, workspace_id: str, key_id: str) -> lis
         .order_by(col(Agent.name))
     )
     return list(session.exec(stmt).all())
-
-
-def key_names(session: Session, *, workspace_id: str) -> dict[str, str]:
-    """Key id → key name for the workspace (for listings)."""
-    stmt = select(ProviderKey.id, ProviderKey.name).where(ProviderKey.workspace_id == workspace_id)
-    return {key_id: name for key_id, name in session.exec(stmt).all()}

@@ -147,9 +147,7 @@ class BudgetCounter(SQLModel, table=True):
     budget_id: int = Field(foreign_key="budgets.id", primary_key=True)
     period_start: str = Field(primary_key=True, max_length=10)  # "2026-11-27" or "2026-11"
     spent_pusd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    reserved_pusd: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
-    )
+    reserved_pusd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     alert80_sent: bool = Field(default=False)
     alert100_sent: bool = Field(default=False)
 

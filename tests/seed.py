@@ -28,7 +28,7 @@ def settings_for(
 ) -> Settings:
     """Settings with every vault-related value given explicitly (the environment is ignored)."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         master_key=SecretStr(master_key) if master_key is not None else None,
         master_key_file=key_file,

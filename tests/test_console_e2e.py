@@ -124,6 +124,13 @@ def test_agent_talk_usage_budget_and_revoke(shell: ShellRunner, fake: FakeOpenAI
     assert len(fake.chat_requests) == 2
 
 
+def test_secret_prompt_at_end_of_input_is_cancelled(shell: ShellRunner, fake: FakeOpenAI) -> None:
+    result = shell(f"/byok key add openai late --base-url {fake.base_url}")
+    assert "cancelled" in result.stdout
+    assert "No keys" in shell("/byok key list").stdout
+    assert fake.requests == []
+
+
 def test_no_agent_hint_and_blank_lines(shell: ShellRunner) -> None:
     out = shell("", "   ", "hello?").stdout.splitlines()
     assert len(out) == 1 and "/byok agent bind" in out[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -89,10 +90,8 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     term = Terminal([*byokbot_command(), "shell"], env=env, cwd=tmp_path)
     yield term
     if term.fd >= 0:
-        try:
+        with contextlib.suppress(OSError, AssertionError):
             term.close()
-        except (OSError, AssertionError):
-            pass
 
 
 def test_hidden_secret_prompt_and_live_streaming(terminal: Terminal, fake: FakeOpenAI) -> None:
@@ -116,3 +115,24 @@ def test_hidden_secret_prompt_and_live_streaming(terminal: Terminal, fake: FakeO
     assert last_word - first_word > 0.5, pieces
     assert terminal.close() == 0
     terminal.fd = -1
+
+
+def test_serve_on_a_terminal_without_platforms_runs_the_console(tmp_path: Path) -> None:
+    env = clean_env(
+        {
+            "BYOKBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "BYOKBOT_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+            "BYOKBOT_HTTP_HOST": "127.0.0.1",
+            "BYOKBOT_HTTP_PORT": "0",
+            "TERM": "dumb",
+        }
+    )
+    term = Terminal([*byokbot_command(), "serve"], env=env, cwd=tmp_path)
+    try:
+        term.read_until("byok> ")
+        assert "byokbot console" in term.output
+        term.type("/byok agent list")
+        term.read_until("No agents yet")
+        term.read_until("byok> ")
+    finally:
+        assert term.close() == 0

@@ -210,3 +210,16 @@ async def test_schedule_digests_runs_the_check_in_the_scheduler(engine: Engine) 
         scheduler.shutdown(wait=False)
     assert poster.posts[0]["file"][0] == "digest-2026-11-26.png"
     assert runs(engine)[(WS, "2026-11-26")].status == "posted"
+
+
+async def test_a_forced_post_that_fails_reports_it_and_claims_nothing(engine: Engine) -> None:
+    add_workspace(engine, WS, timezone=PARIS)
+    poster = RecordingPoster(fail_with=ConnectionError("platform down"))
+    services, clock = setup(engine, poster=poster)
+    clock.set_local(PARIS, 2026, 11, 27, 9, 0)
+
+    outcome = await post_digest(services, workspace_id=WS, force=True)
+    assert outcome.status == "failed" and not outcome.posted
+    assert runs(engine) == {}
+    poster.fail_with = None
+    assert await run_due_digests(services) == 1  # the day is still open for the daily digest

@@ -333,3 +333,16 @@ def test_chart_groups_many_agents_and_escapes_dollars() -> None:
     empty = Image.open(io.BytesIO(render_spend_chart(days=days, spend={}, title="none")))
     assert empty.text["Days"].count(",") == 13  # type: ignore[attr-defined]
     assert empty.text["Bars"] == ""  # type: ignore[attr-defined]
+
+
+def test_long_breakdowns_are_cut_and_summarised(engine: Engine) -> None:
+    add_workspace(engine, WS, timezone=PARIS)
+    noon = local_utc(PARIS, 2026, 11, 26, 12)
+    for i in range(13):
+        add_usage(engine, WS, at=noon, cost_pusd=(i + 1) * USD, agent=f"agent-{i:02d}")
+    report = report_for(engine)
+    assert len(report.by_agent) == 13 and report.by_agent[0].name == "agent-12"
+    text = render_text(report)
+    by_agent = text.split("*By agent*")[1].split("*By key*")[0]
+    assert by_agent.count("• `agent-") == 10
+    assert "• … and 3 more, $6.0000 together" in by_agent  # agents 00-02: $1 + $2 + $3

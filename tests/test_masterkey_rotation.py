@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.errors import DecryptionError, MasterKeyError
 from bot.masterkey import fingerprint, generate_key
@@ -97,7 +97,9 @@ def test_failure_mid_rotation_changes_nothing(
     corrupt = sorted(ids)[-1]  # rows are processed in id order: this one comes last
     with session_scope(engine) as session:
         session.execute(
-            update(ProviderKey).where(ProviderKey.id == corrupt).values(ciphertext=b"\x00" * 40)
+            update(ProviderKey)
+            .where(col(ProviderKey.id) == corrupt)
+            .values(ciphertext=b"\x00" * 40)
         )
     before = snapshot(engine)
     with pytest.raises(DecryptionError):

@@ -130,6 +130,7 @@ def test_console_routing(services: Services) -> None:
     world.agent("helper", key_id=None, default=True)
     assert answered_by(decide(world, "hi there", channel="console")) == ("helper", "hi there")
     assert answered_by(decide(world, "@writer draft", channel="console")) == ("writer", "draft")
+    assert answered_by(decide(world, "@writer: draft", channel="console")) == ("writer", "draft")
     unknown = decide(world, "@nobody draft", channel="console")
     assert unknown.agent is None and unknown.hint is not None and "nobody" in unknown.hint
 

@@ -109,7 +109,7 @@ def test_plugins_are_found_through_entry_points() -> None:
     unset: dict[str, object] = dict.fromkeys(
         ("slack_bot_token", "slack_signing_secret", "slack_app_token", "slack_client_id"), None
     )
-    quiet = Settings(_env_file=None, discord_bot_token=None, **unset)  # type: ignore[call-arg, arg-type]
+    quiet = Settings(_env_file=None, discord_bot_token=None, **unset)  # type: ignore[arg-type]
     assert select_plugins(plugins, quiet, interactive=False) == []
     assert [p.name for p in select_plugins(plugins, quiet, interactive=True)] == ["console"]
     slack = quiet.model_copy(update={"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"})

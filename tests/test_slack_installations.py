@@ -12,11 +12,12 @@ from sqlalchemy.engine import Engine
 
 from adapters.slack.installations import TOKEN_KEY_ID, SqlInstallationStore, SqlStateStore
 from bot.errors import DecryptionError
-from bot.masterkey import parse_key
-from bot.sealing import Vault
+from bot.masterkey import generate_key, parse_key
+from bot.sealing import Sealed, Vault
 from storage.engine import make_engine, session_scope
 from storage.models import Workspace
 from storage.slack_models import SlackOAuthState
+from storage.slack_store import reseal_installations
 
 TOKEN_1 = "xoxb-111-planted-token-of-team-one"
 TOKEN_2 = "xoxb-222-planted-token-of-team-two"
@@ -142,3 +143,28 @@ async def test_oauth_state_consumed_once_across_replicas(pg_url: str) -> None:
     finally:
         for e in engines:
             e.dispose()
+
+
+async def test_master_key_rotation_reseals_slack_tokens(engine: Engine, vault: Vault) -> None:
+    store = SqlInstallationStore(engine, vault)
+    await store.async_save(installation("T1", TOKEN_1, refresh="xoxe-1-refresh-token"))
+    new_vault = Vault(parse_key(generate_key(), origin="test"))
+
+    def reseal(
+        workspace: str, key_id: str, ciphertext: bytes, nonce: bytes, version: str
+    ) -> tuple[bytes, bytes, str]:
+        plain = vault.unseal(
+            Sealed(ciphertext, nonce, version), workspace_id=workspace, key_id=key_id
+        )
+        sealed = new_vault.seal(plain, workspace_id=workspace, key_id=key_id)
+        return sealed.ciphertext, sealed.nonce, sealed.key_version
+
+    with session_scope(engine) as session:
+        assert reseal_installations(session, reseal) == 1
+    bot = await SqlInstallationStore(engine, new_vault).async_find_bot(
+        enterprise_id=None, team_id="T1"
+    )
+    assert bot is not None and bot.bot_token == TOKEN_1
+    assert bot.bot_refresh_token == "xoxe-1-refresh-token"
+    with pytest.raises(DecryptionError):
+        await store.async_find_bot(enterprise_id=None, team_id="T1")  # the old key alone

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.adapter import BOT_SCOPES, EVENTS_PATH, REDIRECT_PATH
 from adapters.slack.admins import AdminVerdicts, verdict_from_user
+from adapters.slack.plugin import SlackPlugin, slack_mode, what_is_missing
 from adapters.slack.signature import signature_problem
 from adapters.slack.text import MESSAGE_LIMIT, escape, split_text
 from adapters.slack.translation import (
@@ -21,6 +22,7 @@ from adapters.slack.translation import (
     strip_mention,
     team_of,
 )
+from bot.config import Settings
 from tests.fakes import slack_api
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_signing import sign
@@ -264,3 +266,50 @@ def test_manifest_asks_for_what_the_adapter_uses() -> None:
     assert manifest.count(f"url: https://byokbot.example.com{EVENTS_PATH}") == 3
     assert f"https://byokbot.example.com{REDIRECT_PATH}" in manifest
     assert "command: /byok" in manifest and "should_escape: true" in manifest
+
+
+# -- modes -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("variables", "mode", "missing"),
+    [
+        (
+            {"slack_bot_token": "xoxb-secret-1", "slack_signing_secret": "sig-secret-x"},
+            (False, False, True),
+            None,
+        ),
+        (
+            {"slack_bot_token": "xoxb-secret-1", "slack_app_token": "xapp-secret-1"},
+            (False, True, False),
+            None,
+        ),
+        (
+            {
+                "slack_client_id": "1111.2222",
+                "slack_client_secret": "client-secret-x",
+                "slack_signing_secret": "sig-secret-x",
+            },
+            (True, False, True),
+            None,
+        ),
+        ({"slack_bot_token": "xoxb-secret-1"}, None, "SLACK_SIGNING_SECRET"),
+        ({"slack_app_token": "xapp-secret-1"}, None, "SLACK_BOT_TOKEN"),
+        (
+            {"slack_client_id": "1111.2222", "slack_signing_secret": "sig-secret-x"},
+            None,
+            "SLACK_CLIENT_SECRET",
+        ),
+        ({"slack_signing_secret": "sig-secret-x"}, None, "SLACK_BOT_TOKEN"),
+    ],
+)
+def test_mode_follows_the_credentials_and_gaps_are_named(
+    variables: dict[str, str], mode: tuple[bool, bool, bool] | None, missing: str | None
+) -> None:
+    settings = Settings(**variables)  # type: ignore[arg-type]
+    found = slack_mode(settings)
+    assert (None if found is None else (found.oauth, found.socket, found.http)) == mode
+    assert SlackPlugin().is_configured(settings, interactive=False) is (mode is not None)
+    if missing is not None:
+        error = what_is_missing(settings)
+        assert error.setting == missing and missing in str(error)
+        for value in variables.values():
+            assert value not in str(error)  # never echo a credential

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -113,7 +115,7 @@ async def test_history_is_trimmed_and_starts_with_user(
     messages = openai_fake.chat_requests[-1].json["messages"]
     roles = [m["role"] for m in messages]
     assert roles[0] == "system" and roles[1] == "user"
-    assert all(a != b for a, b in zip(roles[1:], roles[2:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(roles[1:]))
     body = json.dumps(messages)
     assert "earlier answer" not in body and "old question 0 " not in body  # oldest dropped
     assert "old question 39" in body and "latest answer" in body
@@ -169,7 +171,7 @@ async def test_alerts_once_at_80_and_once_at_100(
     assert len(poster.posts) == 1
     ws, channel, text = poster.posts[0]
     assert (ws, channel) == (world.workspace_id, "CADMIN")
-    assert text.startswith("Budget alert: the daily budget of the workspace is at 80%")
+    assert text.startswith("Budget alert: the daily budget of the workspace has reached 80%")
     await talk(core, world, "<@UBOT> hi")  # 90%: no new alert
     assert len(poster.posts) == 1
     await talk(core, world, "<@UBOT> hi")  # exactly 100%
@@ -328,8 +330,6 @@ async def test_duplicate_delivery_answered_once_across_cores(
     one, two = Core(services), Core(services)
     message = world.message("<@UBOT> hi", event_id="Ev-dup")
     sinks = [RecordingSink(), RecordingSink()]
-    import asyncio
-
     await asyncio.gather(
         one.handle_message(message, sinks[0]), two.handle_message(message, sinks[1])
     )
@@ -346,3 +346,19 @@ async def test_bot_and_edited_messages_are_ignored(
     assert (await talk(core, world, "<@UBOT> hi", is_bot=True)).replies == []
     assert (await talk(core, world, "<@UBOT> hi", is_edit=True)).replies == []
     assert openai_fake.requests == []
+
+
+async def test_alerts_wait_for_a_digest_channel(
+    core: Core, world: World, openai_fake: FakeOpenAI, poster: RecordingPoster
+) -> None:
+    world.workspace(digest_channel=None)
+    key_id = world.key("openai-prod", secret=TEST_KEY, base_url=openai_fake.base_url)
+    world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
+    openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
+    budget_id = world.budget("0.000021")
+    for _ in range(8):  # 80% with nowhere to post
+        await talk(core, world, "<@UBOT> hi")
+    assert poster.posts == [] and not world.counter(budget_id).alert80_sent
+    world.workspace(digest_channel="CADMIN")
+    await talk(core, world, "<@UBOT> hi")  # 90%: the pending 80% alert goes out now
+    assert [p[1] for p in poster.posts] == ["CADMIN"] and "reached 80%" in poster.posts[0][2]

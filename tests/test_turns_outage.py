@@ -86,7 +86,9 @@ async def test_outage_answers_unavailable_and_recovers(
     assert [(r.kind, r.private, r.text) for r in down.replies] == [("send", True, UNAVAILABLE)]
     command = RecordingSink()
     place, sender = world.message("x").place, world.message("x").sender
-    await core.handle_command(CommandRequest(place=place, sender=sender, text="agent list"), command)
+    await core.handle_command(
+        CommandRequest(place=place, sender=sender, text="agent list"), command
+    )
     assert command.texts == [UNAVAILABLE]
     assert len(openai_fake.chat_requests) == 1  # no provider call without its budget check
 

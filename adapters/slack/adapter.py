@@ -50,8 +50,9 @@ BOT_SCOPES = (
     "users:read",
 )
 STOP_GRACE_SECONDS = 10.0
-# Answers in flight at once; more wait their turn after being acknowledged. Bounding them
-# keeps the provider connection pools and the database from thrashing under a burst.
+# Events being dispatched or answered at once; more wait their turn after their ack.
+# Bounding them keeps the event loop free for acks and the provider connection pools and
+# the database from thrashing under a burst (see bench/slack.py).
 MAX_CONCURRENT_ANSWERS = 32
 _INVALID = {"error": "invalid request"}
 
@@ -222,8 +223,16 @@ class SlackAdapter:
             previous = headers.get(key.lower())
             headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        if bolt_request.body.get("type") == "event_callback":
+            # Events are acknowledged with an empty 200 whatever happens next, so Slack gets
+            # it now and bolt (authorize, middleware, listeners) runs after the response.
+            self._spawn(self._dispatch(bolt_request), "event")
+            return web.Response(status=200)
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
+
+    async def _dispatch(self, bolt_request: AsyncBoltRequest) -> None:
+        await self.app.async_dispatch(bolt_request)
 
     async def handle_oauth(self, request: web.Request) -> web.StreamResponse:
         """`/slack/install` (the Add to Slack page) and `/slack/oauth_redirect`."""
@@ -239,7 +248,7 @@ class SlackAdapter:
 
     # -- background work -----------------------------------------------------------------
     def _spawn(self, work: Coroutine[Any, Any, None], kind: str) -> None:
-        if kind == "message":
+        if kind in ("event", "message"):
             work = self._bounded(work)
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)

@@ -18,11 +18,14 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from sqlalchemy.engine import Engine
 
 from adapters.slack.translation import workspace_id
+from bot.errors import ByokError
 from bot.sealing import Sealed, Vault
 from storage.engine import session_scope
 from storage.models import utcnow
 from storage.slack_models import SlackInstallation
 from storage.slack_store import (
+    REFRESH_KEY_ID,
+    TOKEN_KEY_ID,
     consume_state,
     delete_installation,
     find_enterprise_installation,
@@ -35,8 +38,6 @@ from storage.workspaces import ensure_workspace
 
 logger = logging.getLogger(__name__)
 
-TOKEN_KEY_ID = "slack-bot-token"
-REFRESH_KEY_ID = "slack-bot-refresh-token"
 STATE_SECONDS = 600
 
 
@@ -66,7 +67,7 @@ class SqlInstallationStore(AsyncInstallationStore):
         """Seal the bot token and upsert the workspace's installation."""
         ws = _workspace_of(team_id=bot.team_id, enterprise_id=bot.enterprise_id)
         if ws is None:
-            raise ValueError("an installation without team or enterprise id")
+            raise ByokError("a Slack installation without team or enterprise id")
         await asyncio.to_thread(self._save, ws, bot)
 
     def _save(self, ws: str, bot: Bot) -> None:

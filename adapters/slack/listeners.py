@@ -33,6 +33,7 @@ from adapters.slack.translation import (
 )
 from bot.boundary import Place, Sender
 from bot.core import Core
+from bot.errors import InvalidValue
 from bot.providers.base import ChatMessage
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class SlackListeners:
         """The key modal was submitted: close it, then let the core store the secret."""
         try:
             form, where, secret = read_submission(view)
-        except ValueError:
+        except InvalidValue:
             await ack(response_action="errors", errors={BLOCK_ID: "This form is out of date."})
             return
         if not secret:

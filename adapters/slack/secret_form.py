@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.boundary import SecretForm
+from bot.errors import InvalidValue
 
 CALLBACK_ID = "byok_secret_form"
 BLOCK_ID = "secret_block"
@@ -44,7 +45,7 @@ def build_view(form: SecretForm, context: FormContext) -> dict[str, Any]:
         separators=(",", ":"),
     )
     if len(metadata) > _METADATA_LIMIT:
-        raise ValueError("secret form metadata too long for Slack")
+        raise InvalidValue("the key form cannot carry this much (base URL too long?)")
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -76,15 +77,15 @@ def build_view(form: SecretForm, context: FormContext) -> dict[str, Any]:
 
 
 def read_submission(view: Mapping[str, Any]) -> tuple[SecretForm, FormContext, str]:
-    """The form, its context and the secret from a view_submission's `view` (ValueError if bad)."""
+    """Form, context and secret from a view_submission's `view`; InvalidValue if malformed."""
     try:
         meta = json.loads(str(view.get("private_metadata") or "{}"))
         action = str(meta["action"])
         key_name = str(meta["key_name"])
     except (ValueError, KeyError, TypeError):
-        raise ValueError("malformed secret form metadata") from None
+        raise InvalidValue("malformed secret form metadata") from None
     if action not in ("add", "rotate") or not key_name:
-        raise ValueError("malformed secret form metadata")
+        raise InvalidValue("malformed secret form metadata")
     form = SecretForm(
         action=action,
         key_name=key_name,

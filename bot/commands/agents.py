@@ -19,7 +19,7 @@ DEFAULT_MAX_TOKENS = 1024
 _SHOWN_PROMPT = 1_000
 
 
-def find_agent(session: Session, ctx: CommandContext, name: str) -> Agent:
+def find_agent(session: Session, ctx: CommandContext, *, name: str) -> Agent:
     """The workspace's agent `name`, or NotFound."""
     agent = get_agent(session, workspace_id=ctx.workspace_id, name=name)
     if agent is None:
@@ -27,7 +27,7 @@ def find_agent(session: Session, ctx: CommandContext, name: str) -> Agent:
     return agent
 
 
-def _usable_key(session: Session, ctx: CommandContext, name: str) -> ProviderKey:
+def _usable_key(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
     key = get_key(session, workspace_id=ctx.workspace_id, name=name)
     if key is None:
         raise NotFound(f"no key called {name}; add it with /byok key add", kind="key", name=name)
@@ -63,7 +63,7 @@ async def create(ctx: CommandContext, cmd: m.AgentCreate) -> None:
     def work(session: Session) -> tuple[ProviderKey, bool]:
         if get_agent(session, workspace_id=ctx.workspace_id, name=cmd.name) is not None:
             raise Conflict(f"agent {cmd.name} already exists; change it with /byok agent set")
-        key = _usable_key(session, ctx, opts.key or "")
+        key = _usable_key(session, ctx, name=opts.key or "")
         agent = Agent(
             workspace_id=ctx.workspace_id,
             name=cmd.name,
@@ -97,11 +97,13 @@ async def create(ctx: CommandContext, cmd: m.AgentCreate) -> None:
     await ctx.reply(line)
 
 
-def _apply(session: Session, ctx: CommandContext, agent: Agent, opts: m.AgentSettings) -> list[str]:
+def _apply(
+    session: Session, ctx: CommandContext, *, agent: Agent, opts: m.AgentSettings
+) -> list[str]:
     """Apply the given options; return what changed, in words (no prompt text)."""
     changes: list[str] = []
     if opts.key is not None:
-        key = _usable_key(session, ctx, opts.key)
+        key = _usable_key(session, ctx, name=opts.key)
         agent.key_id = key.id
         changes.append(f"key {key.name}")
     if opts.model is not None:
@@ -126,8 +128,8 @@ async def update(ctx: CommandContext, cmd: m.AgentSet) -> None:
     """Change an agent's key, model, prompt or settings."""
 
     def work(session: Session) -> tuple[list[str], str, str]:
-        agent = find_agent(session, ctx, cmd.name)
-        changes = _apply(session, ctx, agent, cmd.settings)
+        agent = find_agent(session, ctx, name=cmd.name)
+        changes = _apply(session, ctx, agent=agent, opts=cmd.settings)
         agent.updated_at = utcnow()
         session.add(agent)
         ctx.audit(session, action=cmd.action, target=cmd.name, detail=", ".join(changes))
@@ -180,7 +182,7 @@ async def show(ctx: CommandContext, cmd: m.AgentShow) -> None:
     """One agent's full settings (the prompt is the admin's configuration, shown privately)."""
 
     def work(session: Session) -> str:
-        agent = find_agent(session, ctx, cmd.name)
+        agent = find_agent(session, ctx, name=cmd.name)
         key = get_key_by_id(session, workspace_id=ctx.workspace_id, key_id=agent.key_id or "")
         workspace = session.get(Workspace, ctx.workspace_id)
         bound = agent_bindings(session, workspace_id=ctx.workspace_id, agent_id=agent.id)
@@ -216,7 +218,7 @@ async def delete(ctx: CommandContext, cmd: m.AgentDelete) -> None:
     """Delete an agent, its bindings and limits; clear it as default."""
 
     def work(session: Session) -> tuple[int, int, bool]:
-        agent = find_agent(session, ctx, cmd.name)
+        agent = find_agent(session, ctx, name=cmd.name)
         bound = len(agent_bindings(session, workspace_id=ctx.workspace_id, agent_id=agent.id))
         limits = len(
             target_budgets(session, workspace_id=ctx.workspace_id, target=agent_target(agent.id))

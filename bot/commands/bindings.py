@@ -31,7 +31,7 @@ async def bind(ctx: CommandContext, cmd: m.AgentBind) -> None:
     channel = ctx.channel(cmd.channel)
 
     def work(session: Session) -> _Bound:
-        agent = find_agent(session, ctx, cmd.name)
+        agent = find_agent(session, ctx, name=cmd.name)
         found = channel_binding(session, workspace_id=ctx.workspace_id, channel_id=channel)
         replaced: str | None = None
         unchanged = False
@@ -77,7 +77,7 @@ async def unbind(ctx: CommandContext, cmd: m.AgentUnbind) -> None:
     channel = ctx.channel(cmd.channel)
 
     def work(session: Session) -> None:
-        agent = find_agent(session, ctx, cmd.name)
+        agent = find_agent(session, ctx, name=cmd.name)
         found = channel_binding(session, workspace_id=ctx.workspace_id, channel_id=channel)
         if found is None or found.agent_id != agent.id:
             raise NotFound(
@@ -96,7 +96,7 @@ async def make_default(ctx: CommandContext, cmd: m.AgentDefault) -> None:
     """The agent that answers direct messages and console lines."""
 
     def work(session: Session) -> str | None:
-        agent = find_agent(session, ctx, cmd.name)
+        agent = find_agent(session, ctx, name=cmd.name)
         workspace = session.get(Workspace, ctx.workspace_id)
         assert workspace is not None  # ensured before every management command
         previous = (

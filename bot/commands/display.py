@@ -35,11 +35,6 @@ def local_time(naive_utc: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
     return aware.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def aware_time(when: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
-    """An aware timestamp in the workspace's timezone."""
-    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
 def plural(value: int, word: str) -> str:
     """`1 agent`, `2 agents`."""
     return f"{value:,} {word}{'' if value == 1 else 's'}"

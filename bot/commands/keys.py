@@ -91,7 +91,7 @@ async def _verified(ctx: CommandContext, spec: KeySpec, *, action: str, name: st
     return False
 
 
-def _live(session: Session, ctx: CommandContext, name: str) -> ProviderKey | None:
+def _live(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey | None:
     """The key called `name`; Conflict if it exists and is not revoked."""
     found = get_key(session, workspace_id=ctx.workspace_id, name=name)
     if found is not None and found.status != "revoked":
@@ -105,7 +105,7 @@ async def add(ctx: CommandContext, cmd: m.KeyAdd) -> None:
     """Register a key (opening a private form when no secret was given)."""
     provider = _provider(cmd.provider)
     base_url = await _base_url(ctx, provider, cmd.base_url)
-    await ctx.db(lambda session: _live(session, ctx, cmd.name))
+    await ctx.db(lambda session: _live(session, ctx, name=cmd.name))
     if cmd.secret is None:
         form = SecretForm(
             action="add", key_name=cmd.name, provider=provider, base_url=base_url, verify=cmd.verify
@@ -118,7 +118,7 @@ async def add(ctx: CommandContext, cmd: m.KeyAdd) -> None:
         return
 
     def store(session: Session) -> bool:
-        found = _live(session, ctx, cmd.name)
+        found = _live(session, ctx, name=cmd.name)
         row = found
         if row is None:
             row = ProviderKey(
@@ -154,7 +154,7 @@ def _put_secret(row: ProviderKey, sealed: Sealed, *, masked: str) -> None:
     row.masked, row.status, row.status_reason = masked, "active", None
 
 
-def _existing(session: Session, ctx: CommandContext, name: str) -> ProviderKey:
+def _existing(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
     found = get_key(session, workspace_id=ctx.workspace_id, name=name)
     if found is None:
         raise NotFound(f"no key called {name}; see /byok key list", kind="key", name=name)
@@ -163,7 +163,7 @@ def _existing(session: Session, ctx: CommandContext, name: str) -> ProviderKey:
 
 async def rotate(ctx: CommandContext, cmd: m.KeyRotate) -> None:
     """Replace a key's secret in place, so every agent using it switches at once."""
-    key = await ctx.db(lambda session: _existing(session, ctx, cmd.name))
+    key = await ctx.db(lambda session: _existing(session, ctx, name=cmd.name))
     if cmd.secret is None:
         form = SecretForm(
             action="rotate",
@@ -180,7 +180,7 @@ async def rotate(ctx: CommandContext, cmd: m.KeyRotate) -> None:
         return
 
     def store(session: Session) -> None:
-        row = _existing(session, ctx, cmd.name)
+        row = _existing(session, ctx, name=cmd.name)
         if row.id != key.id:
             raise Conflict(f"key {cmd.name} changed meanwhile; run the command again")
         sealed = ctx.services.vault.seal(secret, workspace_id=ctx.workspace_id, key_id=row.id)
@@ -197,7 +197,7 @@ async def revoke(ctx: CommandContext, cmd: m.KeyRevoke) -> None:
     """Wipe a key's ciphertext and mark it revoked: unusable from this moment."""
 
     def work(session: Session) -> tuple[bool, list[str]]:
-        row = _existing(session, ctx, cmd.name)
+        row = _existing(session, ctx, name=cmd.name)
         users = agents_using_key(session, workspace_id=ctx.workspace_id, key_id=row.id)
         if row.status == "revoked":
             return False, users
@@ -222,7 +222,7 @@ async def revoke(ctx: CommandContext, cmd: m.KeyRevoke) -> None:
 
 async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
     """Verify a stored key with its provider; marks it failing or active accordingly."""
-    key = await ctx.db(lambda session: _existing(session, ctx, cmd.name))
+    key = await ctx.db(lambda session: _existing(session, ctx, name=cmd.name))
     if key.status == "revoked":
         raise InvalidValue(f"key {cmd.name} is revoked; add a new secret with /byok key rotate")
     try:
@@ -246,7 +246,7 @@ async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
         status, outcome, line = key.status, "error", f"could not test key {cmd.name}: {exc}"
 
     def record(session: Session) -> None:
-        row = _existing(session, ctx, cmd.name)
+        row = _existing(session, ctx, name=cmd.name)
         if row.id == key.id and row.status != "revoked":
             row.status = status
             row.status_reason = None if status == "active" else line[:200]

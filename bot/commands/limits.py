@@ -24,15 +24,15 @@ from storage.models import Agent, Budget, Workspace
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
 
 
-def _target(session: Session, ctx: CommandContext, name: str) -> tuple[str, str | None, str]:
+def _target(session: Session, ctx: CommandContext, *, name: str) -> tuple[str, str | None, str]:
     """(budgets.target, agent id, label) for `workspace` or an agent name."""
     if name == WORKSPACE_TARGET:
         return WORKSPACE_TARGET, None, "the workspace"
-    agent = find_agent(session, ctx, name)
+    agent = find_agent(session, ctx, name=name)
     return agent_target(agent.id), agent.id, f"agent {agent.name}"
 
 
-def _consumption(session: Session, ctx: CommandContext, budget: Budget) -> str:
+def _consumption(session: Session, ctx: CommandContext, *, budget: Budget) -> str:
     """`$1.20 of $5.00 (24%) · resets 2026-11-28 00:00 CET` for the current period."""
     workspace = session.get(Workspace, ctx.workspace_id)
     tz = workspace.timezone if workspace else "UTC"
@@ -50,7 +50,7 @@ async def set_limit(ctx: CommandContext, cmd: m.LimitSet) -> None:
     """Create or change a limit; spending so far this period still counts."""
 
     def work(session: Session) -> str:
-        target, agent_id, label = _target(session, ctx, cmd.name)
+        target, agent_id, label = _target(session, ctx, name=cmd.name)
         previous = set_budget(
             session,
             workspace_id=ctx.workspace_id,
@@ -70,7 +70,7 @@ async def set_limit(ctx: CommandContext, cmd: m.LimitSet) -> None:
         was = f" (was {exact_usd(previous)})" if previous is not None else ""
         return (
             f"{_ADJECTIVE[cmd.per]} limit for {label} set to {usd_amount(cmd.usd)}{was}."
-            f" This {cmd.per}: {_consumption(session, ctx, budget)}."
+            f" This {cmd.per}: {_consumption(session, ctx, budget=budget)}."
         )
 
     await ctx.reply(await ctx.db(work))
@@ -95,7 +95,7 @@ async def list_all(ctx: CommandContext, cmd: m.LimitList) -> None:
             )
             lines.append(
                 f"• {label} — {_ADJECTIVE.get(budget.period, budget.period)}:"
-                f" {_consumption(session, ctx, budget)}"
+                f" {_consumption(session, ctx, budget=budget)}"
             )
         return "\n".join(lines)
 
@@ -106,7 +106,7 @@ async def clear(ctx: CommandContext, cmd: m.LimitClear) -> None:
     """Remove a target's limits (one period, or all)."""
 
     def work(session: Session) -> tuple[int, str]:
-        target, _agent_id, label = _target(session, ctx, cmd.name)
+        target, _agent_id, label = _target(session, ctx, name=cmd.name)
         removed = clear_budgets(
             session, workspace_id=ctx.workspace_id, target=target, period=cmd.per
         )

@@ -41,7 +41,7 @@ def parse_user(token: str) -> UserRef | None:
     return None
 
 
-def _fits(platform: str, form: RefForm, ref_id: str, *, plain_id: re.Pattern[str]) -> bool:
+def _fits(platform: str, *, form: RefForm, ref_id: str, plain_id: re.Pattern[str]) -> bool:
     if platform == "console":
         return True
     if form == "plain":
@@ -53,7 +53,7 @@ def _fits(platform: str, form: RefForm, ref_id: str, *, plain_id: re.Pattern[str
 def channel_id(ref: ChannelRef, *, platform: str) -> str:
     """The platform channel id a reference names here; InvalidValue if it cannot be one."""
     plain = _DISCORD_ID if platform == "discord" else _SLACK_CHANNEL_ID
-    if not _fits(platform, ref.form, ref.id, plain_id=plain):
+    if not _fits(platform, form=ref.form, ref_id=ref.id, plain_id=plain):
         raise InvalidValue(
             f"#{ref.id} is not a channel link; pick the channel from the #-autocomplete"
         )
@@ -63,7 +63,7 @@ def channel_id(ref: ChannelRef, *, platform: str) -> str:
 def user_id(ref: UserRef, *, platform: str) -> str:
     """The platform user id a reference names here; InvalidValue if it cannot be one."""
     plain = _DISCORD_ID if platform == "discord" else _SLACK_USER_ID
-    if not _fits(platform, ref.form, ref.id, plain_id=plain):
+    if not _fits(platform, form=ref.form, ref_id=ref.id, plain_id=plain):
         raise InvalidValue(
             f"@{ref.id} is not a user mention; pick the user from the @-autocomplete"
         )

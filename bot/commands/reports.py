@@ -53,7 +53,7 @@ def _figures(line: UsageLine) -> str:
     return " · ".join(parts)
 
 
-def _label(ctx: CommandContext, by: str, group: str) -> str:
+def _label(ctx: CommandContext, *, by: str, group: str) -> str:
     if not group:
         return "(none)"
     return ctx.show_user(group) if by == "user" else group
@@ -73,7 +73,7 @@ async def report(ctx: CommandContext, cmd: m.UsageReport) -> None:
         lines = [f"{head}, by {cmd.by}:", f"Total: {_figures(total)}"]
         groups = usage_by(session, workspace_id=ctx.workspace_id, since=start, by=cmd.by)
         for line in groups[:MAX_ROWS]:
-            lines.append(f"• {_label(ctx, cmd.by, line.group)}: {_figures(line)}")
+            lines.append(f"• {_label(ctx, by=cmd.by, group=line.group)}: {_figures(line)}")
         if len(groups) > MAX_ROWS:
             lines.append(f"… and {len(groups) - MAX_ROWS:,} more; /byok usage export has them all.")
         return "\n".join(lines)

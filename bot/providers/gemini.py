@@ -128,7 +128,7 @@ class GeminiStream:
         self._provider = provider
         self._request_id = request_id(headers)
         self._sse = SSEDecoder()
-        self._usage: Usage | None = None
+        self._usage_raw: object = None
         self._finish: str | None = None
         self._model: str | None = None
         self._events = 0
@@ -153,7 +153,8 @@ class GeminiStream:
                 provider=self._provider,
                 request_id=self._request_id,
             )
-        items.append(Completion(self._usage, self._request_id, self._finish, self._model))
+        usage = parse_usage(self._usage_raw)
+        items.append(Completion(usage, self._request_id, self._finish, self._model))
         return items
 
     def _event(self, data: str, items: list[StreamItem]) -> None:
@@ -186,9 +187,9 @@ class GeminiStream:
                         items.append(TextDelta(text))
             if isinstance(candidate.get("finishReason"), str):
                 self._finish = candidate["finishReason"].lower()
-        usage = parse_usage(obj.get("usageMetadata"))
+        usage = obj.get("usageMetadata")
         if usage is not None:
-            self._usage = usage  # every chunk carries the running totals; keep the last
+            self._usage_raw = usage  # every chunk carries running totals; parse the last once
 
     def _malformed(self) -> MalformedResponse:
         return MalformedResponse(

@@ -6,7 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-import storage.slack_models  # noqa: F401
+from storage import slack_models  # noqa: F401  (registers the Slack tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

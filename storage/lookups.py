@@ -1,0 +1,195 @@
+"""The reads of a chat turn: the answering agent with its key, the workspace's settings.
+
+Each is one statement, built once with bind parameters (they run on every message):
+an agent is read together with its key — which must belong to the same workspace — by
+name, by channel binding, or as the workspace's default; the workspace's timezone and
+digest channel come together with the budgets that cover one agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy.engine import Connection, Row
+
+from storage.budgets import BudgetRow
+from storage.models import Agent, Budget, ChannelBinding, ProviderKey, Workspace
+
+_AGENTS = Agent.__table__  # type: ignore[attr-defined]
+_BUDGETS = Budget.__table__  # type: ignore[attr-defined]
+_BINDINGS = ChannelBinding.__table__  # type: ignore[attr-defined]
+_KEYS = ProviderKey.__table__  # type: ignore[attr-defined]
+_WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
+# An agent with its key, read in the same statement; the key must be the workspace's own.
+_AGENT_AND_KEY = _AGENTS.outerjoin(
+    _KEYS, and_(_KEYS.c.id == _AGENTS.c.key_id, _KEYS.c.workspace_id == _AGENTS.c.workspace_id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """The agent's key as stored: still sealed (ciphertext, nonce, master-key version)."""
+
+    id: str
+    name: str
+    provider: str
+    base_url: str | None
+    ciphertext: bytes = field(repr=False)
+    nonce: bytes = field(repr=False)
+    key_version: str
+    status: str  # active | failing | revoked
+    last_used_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """The agent settings a turn needs, with its key (None when it has none)."""
+
+    id: str
+    name: str
+    model: str
+    prompt: str | None
+    max_tokens: int
+    temperature: float | None
+    show_cost: bool
+    key: KeyRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRow:
+    """The workspace settings a turn needs."""
+
+    timezone: str = "UTC"
+    digest_channel: str | None = None
+
+
+def _agent_columns() -> list[ColumnElement[Any]]:
+    a, k = _AGENTS.c, _KEYS.c
+    return [
+        *(a.id, a.name, a.model, a.prompt, a.max_tokens, a.temperature, a.show_cost),
+        k.id.label("k_id"),
+        k.name.label("k_name"),
+        k.provider.label("k_provider"),
+        k.base_url.label("k_base_url"),
+        k.ciphertext.label("k_ciphertext"),
+        k.nonce.label("k_nonce"),
+        k.key_version.label("k_version"),
+        k.status.label("k_status"),
+        k.last_used_at.label("k_last_used_at"),
+    ]
+
+
+def _row(found: Row[*tuple[Any, ...]] | None) -> AgentRow | None:
+    if found is None:
+        return None
+    key = None
+    if found.k_id is not None:
+        key = KeyRow(
+            id=found.k_id,
+            name=found.k_name,
+            provider=found.k_provider,
+            base_url=found.k_base_url,
+            ciphertext=bytes(found.k_ciphertext),
+            nonce=bytes(found.k_nonce),
+            key_version=found.k_version,
+            status=found.k_status,
+            last_used_at=found.k_last_used_at,
+        )
+    return AgentRow(
+        id=found.id,
+        name=found.name,
+        model=found.model,
+        prompt=found.prompt,
+        max_tokens=found.max_tokens,
+        temperature=found.temperature,
+        show_cost=bool(found.show_cost),
+        key=key,
+    )
+
+
+_BY_NAME = (
+    select(*_agent_columns())
+    .select_from(_AGENT_AND_KEY)
+    .where(_AGENTS.c.workspace_id == bindparam("w"), _AGENTS.c.name == bindparam("name"))
+)
+_BOUND = (
+    select(*_agent_columns(), _BINDINGS.c.all_messages)
+    .select_from(_AGENT_AND_KEY)
+    .join(_BINDINGS, _BINDINGS.c.agent_id == _AGENTS.c.id)
+    .where(
+        _BINDINGS.c.workspace_id == bindparam("w"),
+        _BINDINGS.c.channel_id == bindparam("channel"),
+        _AGENTS.c.workspace_id == bindparam("w"),
+    )
+)
+_DEFAULT = (
+    select(*_agent_columns())
+    .select_from(_AGENT_AND_KEY)
+    .join(_WORKSPACES, _WORKSPACES.c.default_agent_id == _AGENTS.c.id)
+    .where(_WORKSPACES.c.id == bindparam("w"), _AGENTS.c.workspace_id == bindparam("w"))
+)
+
+
+def agent_by_name(conn: Connection, *, workspace_id: str, name: str) -> AgentRow | None:
+    """The workspace's agent called `name`."""
+    return _row(conn.execute(_BY_NAME, {"w": workspace_id, "name": name}).first())
+
+
+def bound_agent(
+    conn: Connection, *, workspace_id: str, channel_id: str
+) -> tuple[AgentRow, bool] | None:
+    """The agent bound to the channel and whether it takes every message."""
+    found = conn.execute(_BOUND, {"w": workspace_id, "channel": channel_id}).first()
+    agent = _row(found)
+    if found is None or agent is None:
+        return None
+    return agent, bool(found.all_messages)
+
+
+def default_agent(conn: Connection, *, workspace_id: str) -> AgentRow | None:
+    """The workspace's default agent (answers DMs and console lines)."""
+    return _row(conn.execute(_DEFAULT, {"w": workspace_id}).first())
+
+
+# The workspace's settings and the budgets covering one agent, in one round trip.
+_WORKSPACE_AND_BUDGETS = (
+    select(
+        _WORKSPACES.c.timezone,
+        _WORKSPACES.c.digest_channel,
+        _BUDGETS.c.id,
+        _BUDGETS.c.target,
+        _BUDGETS.c.period,
+        _BUDGETS.c.limit_pusd,
+    )
+    .select_from(
+        _WORKSPACES.outerjoin(
+            _BUDGETS,
+            and_(
+                _BUDGETS.c.workspace_id == _WORKSPACES.c.id,
+                or_(_BUDGETS.c.target == "workspace", _BUDGETS.c.agent_id == bindparam("a")),
+            ),
+        )
+    )
+    .where(_WORKSPACES.c.id == bindparam("w"))
+    .order_by(_BUDGETS.c.id)  # the lock order of reservations
+)
+
+
+def workspace_and_budgets(
+    conn: Connection, *, workspace_id: str, agent_id: str
+) -> tuple[WorkspaceRow, tuple[BudgetRow, ...]]:
+    """The workspace's timezone and digest channel, and the budgets that cover the agent."""
+    rows = conn.execute(_WORKSPACE_AND_BUDGETS, {"w": workspace_id, "a": agent_id}).all()
+    if not rows:
+        return WorkspaceRow(), ()
+    first = rows[0]
+    workspace = WorkspaceRow(timezone=first.timezone or "UTC", digest_channel=first.digest_channel)
+    found = tuple(
+        BudgetRow(id=row.id, target=row.target, period=row.period, limit_pusd=row.limit_pusd)
+        for row in rows
+        if row.id is not None
+    )
+    return workspace, found

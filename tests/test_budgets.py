@@ -1,0 +1,182 @@
+"""Budget periods, reservations across several budgets, settlement, on the real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot import budgets
+from bot.core import Core
+from bot.errors import BudgetExceeded
+from bot.money import to_pico
+from bot.providers.base import Usage
+from bot.services import Services
+from storage.budgets import applicable_budgets, read_counter
+from tests.fakes.fixtures import *  # noqa: F403
+from tests.fakes.fixtures import TEST_KEY
+from tests.fakes.providers import FakeOpenAI
+from tests.turnkit import Clock, World, make_services, talk
+
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    ("period", "now", "tz", "key", "resets"),
+    [
+        (
+            "day",
+            dt.datetime(2026, 11, 27, 22, 59, tzinfo=UTC),
+            "Europe/Berlin",
+            "2026-11-27",
+            "2026-11-28 00:00 CET",
+        ),
+        (
+            "day",
+            dt.datetime(2026, 11, 27, 23, 0, tzinfo=UTC),
+            "Europe/Berlin",
+            "2026-11-28",
+            "2026-11-29 00:00 CET",
+        ),
+        (
+            "day",
+            dt.datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
+            "America/Los_Angeles",
+            "2026-11-27",
+            "2026-11-28 00:00 PST",
+        ),
+        (
+            "month",
+            dt.datetime(2026, 12, 31, 23, 30, tzinfo=UTC),
+            "UTC",
+            "2026-12",
+            "2027-01-01 00:00 UTC",
+        ),
+        (
+            "month",
+            dt.datetime(2026, 12, 31, 23, 30, tzinfo=UTC),
+            "Asia/Tokyo",
+            "2027-01",
+            "2027-02-01 00:00 JST",
+        ),
+        ("month", dt.datetime(2028, 2, 10, tzinfo=UTC), "UTC", "2028-02", "2028-03-01 00:00 UTC"),
+        # The day after a DST change starts at local midnight, not 23:00 or 01:00.
+        (
+            "day",
+            dt.datetime(2026, 3, 29, 12, 0, tzinfo=UTC),
+            "Europe/Berlin",
+            "2026-03-29",
+            "2026-03-30 00:00 CEST",
+        ),
+        (
+            "day",
+            dt.datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+            "Not/AZone",
+            "2026-11-27",
+            "2026-11-28 00:00 UTC",
+        ),
+    ],
+)
+def test_period_window(period: str, now: dt.datetime, tz: str, key: str, resets: str) -> None:
+    got_key, resets_at = budgets.period_window(period, now=now, tz=tz)
+    assert got_key == key
+    assert budgets.format_reset(resets_at) == resets
+    assert resets_at > now
+
+
+@pytest.fixture
+async def services(engine: Engine, master_key: str) -> AsyncIterator[Services]:
+    svc = make_services(engine, master_key)
+    yield svc
+    await svc.providers.aclose()
+
+
+def test_later_refusal_releases_earlier_reservations(services: Services) -> None:
+    world = World(services)
+    world.workspace()
+    agent = world.agent("writer", key_id=None)
+    agent_budget = world.budget("1.00", agent_id=agent)  # plenty
+    ws_budget = world.budget("0.10")  # too small for the call
+    now = dt.datetime(2026, 11, 27, 12, tzinfo=UTC)
+    with services.engine.connect() as conn:
+        rows = applicable_budgets(conn, workspace_id=world.workspace_id, agent_id=agent)
+    assert [r.id for r in rows] == sorted([agent_budget, ws_budget])
+    amount = to_pico(Decimal("0.25"))
+    held = budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
+
+    # The refusal is caught inside the transaction, which then commits.
+    with services.engine.begin() as conn, pytest.raises(BudgetExceeded) as refused:
+        budgets.reserve(conn, held, amount_pusd=amount)
+    assert refused.value.budget == "the workspace" and refused.value.period == "day"
+    assert "daily budget of the workspace ($0.10)" in str(refused.value)
+    for budget_id in (agent_budget, ws_budget):  # nothing stays held anywhere
+        with services.engine.connect() as conn:
+            state = read_counter(conn, budget_id=budget_id, period_start="2026-11-27")
+        assert (state.spent_pusd, state.reserved_pusd) == (0, 0)
+
+    small = budgets.plan(rows, agent_name="writer", amount_pusd=amount // 5, now=now, tz="UTC")
+    with services.engine.begin() as conn:
+        held_ok = budgets.reserve(conn, small, amount_pusd=amount // 5)
+    with services.engine.begin() as conn:
+        budgets.settle(conn, held_ok, spent_pusd=to_pico(Decimal("0.07")))
+    assert world.counter(agent_budget).spent_pusd == to_pico(Decimal("0.07"))
+    assert world.counter(ws_budget).spent_pusd == to_pico(Decimal("0.07"))
+    assert world.counter(ws_budget).reserved_pusd == 0
+
+
+async def test_agent_budget_does_not_limit_other_agents(
+    services: Services, openai_fake: FakeOpenAI
+) -> None:
+    world = World(services)
+    world.workspace()
+    key_id = world.key("k", secret=TEST_KEY, base_url=openai_fake.base_url)
+    capped = world.agent("capped", key_id=key_id)
+    world.agent("free", key_id=key_id)
+    world.bind(capped, "C1")
+    world.budget("0.000001", agent_id=capped)
+    core = Core(services)
+    assert "agent capped" in (await talk(core, world, "<@UBOT> hi")).last.text
+    assert (await talk(core, world, "<@UBOT> free hi")).last.kind == "stream"
+
+
+async def test_new_period_starts_from_zero(services: Services, openai_fake: FakeOpenAI) -> None:
+    clock = Clock(dt.datetime(2026, 11, 27, 23, 50, tzinfo=UTC))
+    services.clock = clock
+    world = World(services)
+    world.workspace()
+    key_id = world.key("k", secret=TEST_KEY, base_url=openai_fake.base_url)
+    world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
+    openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
+    world.budget("0.0000021")  # exactly one "hi" per day
+    core = Core(services)
+    assert (await talk(core, world, "<@UBOT> hi")).last.kind == "stream"
+    refused = await talk(core, world, "<@UBOT> hi")
+    assert "resets 2026-11-28 00:00 UTC" in refused.last.text
+    clock.now = dt.datetime(2026, 11, 28, 0, 1, tzinfo=UTC)
+    assert (await talk(core, world, "<@UBOT> hi")).last.kind == "stream"
+
+
+async def test_unpriced_model_still_stops_at_an_exhausted_budget(
+    services: Services, openai_fake: FakeOpenAI
+) -> None:
+    world = World(services)
+    world.workspace()
+    key_id = world.key("k", secret=TEST_KEY, base_url=openai_fake.base_url)
+    world.bind(world.agent("priced", key_id=key_id, max_tokens=1), "C1")
+    world.bind(world.agent("custom", key_id=key_id, model="house-model-x"), "C2")
+    openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
+    world.budget("0.0000021")
+    core = Core(services)
+    assert (await talk(core, world, "<@UBOT> hi", channel="C2")).last.kind == "stream"
+    assert (await talk(core, world, "<@UBOT> hi", channel="C1")).last.kind == "stream"
+    stopped = await talk(core, world, "<@UBOT> hi", channel="C2")
+    assert stopped.last.text.startswith("Budget exhausted")
+    rows = world.usage_rows()
+    assert [(r.model, r.status, r.priced) for r in rows] == [
+        ("house-model-x", "ok", False),
+        ("gpt-4o-mini", "ok", True),
+        ("house-model-x", "refused", True),
+    ]
