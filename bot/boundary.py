@@ -94,7 +94,7 @@ class ReplySink(Protocol):
         ...
 
     async def open_secret_form(self, form: SecretForm) -> None:
-        """Collect a secret privately (modal / hidden prompt) and hand it to `Core.submit_secret`."""
+        """Collect a secret privately (modal, hidden prompt); hand it to `Core.submit_secret`."""
         ...
 
 

@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import MasterKeyError
@@ -22,14 +21,6 @@ from bot.errors import MasterKeyError
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32
-
-
-@dataclass(frozen=True, slots=True)
-class KeySource:
-    """A loaded master key and where it came from (for messages, never the value)."""
-
-    key: bytes
-    origin: str
 
 
 def generate_key() -> str:

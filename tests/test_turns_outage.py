@@ -29,7 +29,7 @@ class Switch:
             hide_password=False
         )
 
-    def _run(self, query: sql.Composable) -> None:
+    def _run(self, query: sql.Composed) -> None:
         with psycopg.connect(self.admin, autocommit=True) as conn:
             conn.execute(query)
 

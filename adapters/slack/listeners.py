@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.admins import AdminVerdicts
 from adapters.slack.installations import SqlInstallationStore
-from adapters.slack.secret_form import ACTION_ID, BLOCK_ID, CALLBACK_ID, read_submission
+from adapters.slack.secret_form import BLOCK_ID, CALLBACK_ID, read_submission
 from adapters.slack.sinks import CommandSink, MessageSink
 from adapters.slack.streaming import SLACK_ERRORS, error_reason
 from adapters.slack.translation import (
@@ -294,6 +294,3 @@ class SlackListeners:
 
 def _opt(value: object) -> str | None:
     return str(value) if value else None
-
-
-__all__ = ["ACTION_ID", "COMMAND", "SlackListeners"]
