@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, SecretForm, Sender
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable
@@ -48,14 +49,18 @@ class Core:
         """Run one `/byok …` command and answer privately through `sink`."""
         try:
             await self._commands().handle(request, sink)
+            metrics.count_command(platform=request.place.platform, outcome="handled")
         except Exception as exc:
+            metrics.count_command(platform=request.place.platform, outcome=_outcome(exc))
             await self._fail(exc, sink, what="command")
 
     async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> None:
         """Route one chat message to its agent (or ignore it) and answer through `sink`."""
         try:
             await self._turns.run(message, sink)
+            metrics.count_message(platform=message.place.platform, outcome="handled")
         except Exception as exc:
+            metrics.count_message(platform=message.place.platform, outcome=_outcome(exc))
             await self._fail(exc, sink, what="message")
 
     async def submit_secret(
@@ -82,3 +87,8 @@ class Core:
             await sink.send(line, private=True)
         except Exception as send_exc:  # the platform itself is failing; nothing more to do
             logger.warning("could not send the %s error line: %s", what, type(send_exc).__name__)
+
+
+def _outcome(exc: Exception) -> str:
+    """The metrics word for an exception that reached the core's edge."""
+    return "unavailable" if is_outage(exc) or isinstance(exc, DatabaseUnavailable) else "failed"

@@ -13,26 +13,13 @@ from decimal import Decimal
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bot.providers import PROVIDER_IDS
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 PLATFORMS = frozenset({"slack", "discord", "console"})
-PROVIDERS = frozenset(
-    {
-        "openai",
-        "anthropic",
-        "gemini",
-        "azure-openai",
-        "openrouter",
-        "groq",
-        "mistral",
-        "deepseek",
-        "xai",
-        "together",
-        "ollama",
-        "openai-compatible",
-    }
-)
+PROVIDERS = frozenset(PROVIDER_IDS)
 # Outcomes and statuses are short snake_case words chosen by our code (usage statuses,
 # error kinds, "ok", "denied", ...); the shape check keeps anything else out.
 _WORD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -18,7 +18,7 @@ from typing import TypeVar, cast
 
 from sqlalchemy.engine import Connection
 
-from bot import budgets, usage
+from bot import budgets, metrics, usage
 from bot.boundary import IncomingMessage, ReplySink
 from bot.budgets import Alert
 from bot.dedupe import Deduper
@@ -184,6 +184,9 @@ class TurnRunner:
                     )
                     break
                 await asyncio.sleep(0.2 * attempt)
+        metrics.count_provider_call(provider=facts.provider, status=result.status)
+        if result.cost is not None:
+            metrics.add_cost(provider=facts.provider, usd=result.cost)
         if not steps.results:
             return False
         alerts, failing = cast(tuple[list[Alert], bool], steps.results[0])

@@ -362,3 +362,21 @@ async def test_alerts_wait_for_a_digest_channel(
     world.workspace(digest_channel="CADMIN")
     await talk(core, world, "<@UBOT> hi")  # 90%: the pending 80% alert goes out now
     assert [p[1] for p in poster.posts] == ["CADMIN"] and "reached 80%" in poster.posts[0][2]
+
+
+async def test_metrics_count_calls_messages_and_cost(
+    core: Core, world: World, openai_fake: FakeOpenAI, writer: tuple[str, str]
+) -> None:
+    from bot import metrics
+
+    def sample(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    calls = sample("byokbot_provider_calls_total", provider="openai", status="ok")
+    messages = sample("byokbot_messages_total", platform="slack", outcome="handled")
+    cost = sample("byokbot_cost_usd_total", provider="openai")
+    await talk(core, world, "<@UBOT> count me")
+    assert sample("byokbot_provider_calls_total", provider="openai", status="ok") == calls + 1
+    assert sample("byokbot_messages_total", platform="slack", outcome="handled") == messages + 1
+    assert sample("byokbot_cost_usd_total", provider="openai") > cost
+    assert TEST_KEY not in metrics.render().decode()

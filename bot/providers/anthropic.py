@@ -19,7 +19,6 @@ from bot.providers.failures import (
 from bot.providers.http import WireCall
 from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
-    JsonBody,
     WireClient,
     as_count,
     base_of,
@@ -185,15 +184,8 @@ class AnthropicClient(WireClient):
             classify=self._classify,
         )
 
-    def models_call(self, key: KeySpec) -> WireCall:
-        """GET ``{base}/v1/models``."""
-        provider = self.provider
-        return WireCall(
-            provider=provider,
-            model=None,
-            method="GET",
-            url=join_url(base_of(key, DEFAULT_BASE_URL), "/v1/models"),
-            headers=self._headers(key, "application/json"),
-            parser=lambda h: JsonBody(provider),
-            classify=self._classify,
-        )
+    models_path = "/v1/models"
+
+    def default_base_url(self) -> str | None:
+        """The base URL a key without ``--base-url`` uses (None: it must have one)."""
+        return DEFAULT_BASE_URL

@@ -21,7 +21,6 @@ from bot.providers.failures import (
 from bot.providers.http import Caller, WireCall
 from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
-    JsonBody,
     WireClient,
     as_count,
     base_of,
@@ -226,15 +225,6 @@ class OpenAIClient(WireClient):
             classify=self._classify,
         )
 
-    def models_call(self, key: KeySpec) -> WireCall:
-        """GET ``{base}/models``."""
-        provider = self.provider
-        return WireCall(
-            provider=provider,
-            model=None,
-            method="GET",
-            url=join_url(base_of(key, self._flavor.default_base_url), "/models"),
-            headers=self._headers(key, "application/json"),
-            parser=lambda h: JsonBody(provider),
-            classify=self._classify,
-        )
+    def default_base_url(self) -> str | None:
+        """The base URL a key without ``--base-url`` uses (None: it must have one)."""
+        return self._flavor.default_base_url

@@ -103,9 +103,32 @@ class WireClient:
         """The streaming chat request for this family."""
         raise NotImplementedError
 
-    def models_call(self, key: KeySpec) -> WireCall:
-        """The model-listing request used to verify a key."""
+    models_path = "/models"  # the model-listing path under the base URL
+
+    def default_base_url(self) -> str | None:
+        """The base URL a key without ``--base-url`` uses (None: it must have one)."""
         raise NotImplementedError
+
+    def _headers(self, key: KeySpec, accept: str) -> dict[str, str]:
+        """The family's auth and version headers for `key`."""
+        raise NotImplementedError
+
+    def _classify(self, status: int, body: bytes, headers: httpx.Headers) -> ProviderError:
+        """Map a non-2xx answer to a typed error."""
+        raise NotImplementedError
+
+    def models_call(self, key: KeySpec) -> WireCall:
+        """GET the model listing: the request used to verify a key."""
+        provider = self.provider
+        return WireCall(
+            provider=provider,
+            model=None,
+            method="GET",
+            url=join_url(base_of(key, self.default_base_url()), self.models_path),
+            headers=self._headers(key, "application/json"),
+            parser=lambda h: JsonBody(provider),
+            classify=self._classify,
+        )
 
     def stream_chat(self, key: KeySpec, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield text deltas, then exactly one ``Completion``; raise ``ProviderError``."""
