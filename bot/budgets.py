@@ -58,6 +58,14 @@ def period_window(period: str, *, now: dt.datetime, tz: str) -> tuple[str, dt.da
     return key, resets
 
 
+def period_start_utc(period: str, *, now: dt.datetime, tz: str) -> dt.datetime:
+    """When the period holding `now` began, as naive UTC (the usage table's convention)."""
+    local = now.astimezone(zone(tz)).date()
+    first = local if period == "day" else local.replace(day=1)
+    start = dt.datetime(first.year, first.month, first.day, tzinfo=zone(tz))
+    return start.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def usd(amount: Decimal) -> str:
     """A limit or spend as typed: `$5.00`, `$0.10`, `$0.0001` (never rounded to zero)."""
     exponent = amount.normalize().as_tuple().exponent
@@ -78,6 +86,7 @@ class Held:
     label: str  # "agent writer" | "workspace"
     period: str
     period_key: str
+    starts_at: dt.datetime  # naive UTC: where a new period counter's spend is summed from
     resets_at: dt.datetime
     limit_pusd: int
     amount_pusd: int
@@ -142,6 +151,7 @@ def plan(
                 label=budget_label(row, agent_name=agent_name),
                 period=row.period,
                 period_key=key,
+                starts_at=period_start_utc(row.period, now=now, tz=tz),
                 resets_at=resets,
                 limit_pusd=row.limit_pusd,
                 amount_pusd=amount_pusd,
@@ -162,7 +172,12 @@ def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Rese
         if state is None:
             # No room, or no counter row yet for this period: create it (a no-op if it
             # exists) and ask again; the conditional UPDATE alone decides.
-            store.ensure_counter(conn, budget_id=item.budget_id, period_start=item.period_key)
+            store.ensure_counter(
+                conn,
+                budget_id=item.budget_id,
+                period_start=item.period_key,
+                since=item.starts_at,
+            )
             state = _try(conn, item)
         if state is None:
             for earlier in done:

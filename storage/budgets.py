@@ -8,16 +8,17 @@ Statements are built once with bind parameters: they run on every chat message.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, false, or_, select, true, update
+from sqlalchemy import bindparam, false, func, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from storage.models import Budget, BudgetCounter
+from storage.models import Budget, BudgetCounter, UsageEvent
 
 _COUNTERS = BudgetCounter.__table__  # type: ignore[attr-defined]
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
@@ -62,15 +63,35 @@ _ALERT = {
 
 
 def _ensure_stmt(insert: Any) -> Any:
+    # A counter created mid-period (a limit set at 15:00, or the first call of a period
+    # after calls made under no limit) starts from what the budget's scope already spent
+    # in the period, so a limit set today counts today's earlier spend.
+    usage = UsageEvent.__table__  # type: ignore[attr-defined]
+    spent_so_far = (
+        select(func.coalesce(func.sum(usage.c.cost_pusd), 0))
+        .where(
+            usage.c.workspace_id == _BUDGETS.c.workspace_id,
+            or_(_BUDGETS.c.agent_id.is_(None), usage.c.agent_id == _BUDGETS.c.agent_id),
+            usage.c.created_at >= bindparam("since"),
+            usage.c.cost_pusd.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    seed = select(_BUDGETS.c.id, bindparam("p"), spent_so_far, literal(0), false(), false()).where(
+        _BUDGETS.c.id == bindparam("b")
+    )
     return (
         insert(_COUNTERS)
-        .values(
-            budget_id=bindparam("b"),
-            period_start=bindparam("p"),
-            spent_pusd=0,
-            reserved_pusd=0,
-            alert80_sent=False,
-            alert100_sent=False,
+        .from_select(
+            [
+                "budget_id",
+                "period_start",
+                "spent_pusd",
+                "reserved_pusd",
+                "alert80_sent",
+                "alert100_sent",
+            ],
+            seed,
         )
         .on_conflict_do_nothing(index_elements=["budget_id", "period_start"])
     )
@@ -107,9 +128,16 @@ def applicable_budgets(
     ]
 
 
-def ensure_counter(conn: Connection, *, budget_id: int, period_start: str) -> None:
-    """Create the period's counter row if it is missing (safe under concurrency)."""
-    conn.execute(_ENSURE[conn.dialect.name], {"b": budget_id, "p": period_start})
+def ensure_counter(
+    conn: Connection, *, budget_id: int, period_start: str, since: dt.datetime
+) -> None:
+    """Create the period's counter row if it is missing (safe under concurrency).
+
+    A new row starts from the scope's priced spend since `since` (the period's start,
+    naive UTC).
+    """
+    params = {"b": budget_id, "p": period_start, "since": since}
+    conn.execute(_ENSURE[conn.dialect.name], params)
 
 
 def try_reserve(

@@ -380,3 +380,28 @@ async def test_metrics_count_calls_messages_and_cost(
     assert sample("byokbot_messages_total", platform="slack", outcome="handled") == messages + 1
     assert sample("byokbot_cost_usd_total", provider="openai") > cost
     assert TEST_KEY not in metrics.render().decode()
+
+
+async def test_limit_set_mid_period_counts_the_spend_already_made(
+    core: Core, world: World, openai_fake: FakeOpenAI, writer: tuple[str, str], services: Services
+) -> None:
+    agent_id, _ = writer
+    services.clock = Clock(dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC))
+    world.workspace(timezone="Europe/Berlin", digest_channel="CADMIN")
+    openai_fake.usage = Usage(input_tokens=12, output_tokens=256)
+    worst = worst_case_cost(
+        provider="openai", model="gpt-4o-mini", input_tokens=0, max_output_tokens=256
+    )
+    assert worst is not None
+    # Two calls under no limit, then a limit with room for one more worst case only if the
+    # earlier spend were forgotten: the new period counter starts from that spend.
+    for text in ("one", "two"):
+        assert (await talk(core, world, f"<@UBOT> {text}")).last.kind == "stream"
+    spent = sum(r.cost_pusd or 0 for r in world.usage_rows())
+    budget_id = world.budget(str(worst * 3 / 2), agent_id=agent_id)
+
+    third = await talk(core, world, "<@UBOT> three")
+
+    assert "daily budget of agent writer" in third.last.text
+    assert len(openai_fake.chat_requests) == 2
+    assert world.counter(budget_id).spent_pusd == spent

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.budgets import format_reset, period_window
+from bot.budgets import format_reset, period_start_utc, period_window
 from bot.commands import models as m
 from bot.commands.agents import find_agent
 from bot.commands.context import CommandContext
 from bot.commands.display import exact_usd, usd_amount
 from bot.errors import NotFound
 from bot.money import to_pico
+from storage.budgets import ensure_counter
 from storage.limits import (
     WORKSPACE_TARGET,
     agent_target,
@@ -38,6 +39,12 @@ def _consumption(session: Session, ctx: CommandContext, *, budget: Budget) -> st
     tz = workspace.timezone if workspace else "UTC"
     key, resets = period_window(budget.period, now=ctx.now(), tz=tz)
     row = counter(session, budget_id=budget.id or 0, period_start=key)
+    if row is None and budget.id is not None:
+        # Open the period's counter now, seeded with the scope's spend so far this period
+        # (the same row the next call would create), so the figure shown is the one enforced.
+        since = period_start_utc(budget.period, now=ctx.now(), tz=tz)
+        ensure_counter(session.connection(), budget_id=budget.id, period_start=key, since=since)
+        row = counter(session, budget_id=budget.id, period_start=key)
     used = (row.spent_pusd + row.reserved_pusd) if row is not None else 0
     share = used * 100 // budget.limit_pusd if budget.limit_pusd > 0 else 100
     return (
