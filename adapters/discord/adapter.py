@@ -1,0 +1,247 @@
+"""The Discord adapter: a discord.py gateway client in a background task, talking to the core.
+
+Mentions, `--all-messages` channels and DMs become `IncomingMessage`s (the core routes
+and deduplicates them by message id, so a replayed gateway event is answered once);
+`/byok` app commands become `CommandRequest`s answered ephemerally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+from collections.abc import Coroutine
+from typing import Any
+
+import discord
+
+from adapters.discord import translation as tr
+from adapters.discord.client import (
+    ByokClient,
+    configure_gateway,
+    configure_rest,
+    quiet_library_loggers,
+)
+from adapters.discord.commands import build_group
+from adapters.discord.direct import HINT, DirectWorkspaces
+from adapters.discord.history import reply_chain
+from adapters.discord.poster import DiscordPoster
+from adapters.discord.sinks import InteractionSink, MessageSink
+from adapters.discord.streaming import DISCORD_ERRORS, error_reason
+from bot.boundary import ChannelPoster, CommandRequest, IncomingMessage, Place, SecretForm, Sender
+from bot.core import Core
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 10.0
+MAX_CONCURRENT_ANSWERS = 32
+LOGIN_RETRY_MAX_SECONDS = 60.0
+_HUMAN_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+NOT_IN_GUILD = "Use `/byok` in a channel of your server."
+
+
+class DiscordAdapter:
+    """Runs byokbot on Discord through the gateway (no HTTP routes of its own)."""
+
+    name = "discord"
+
+    def __init__(self, core: Core, services: Services) -> None:
+        self._core = core
+        self._settings = services.settings
+        self._client: ByokClient | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._answers = asyncio.Semaphore(MAX_CONCURRENT_ANSWERS)
+        self._direct = DirectWorkspaces()
+        self._poster = DiscordPoster(lambda: self._client)
+
+    # -- plug-in contract ----------------------------------------------------------------
+    def routes(self) -> list[Any]:
+        """Discord talks to the bot over the gateway: no HTTP routes."""
+        return []
+
+    def poster(self) -> ChannelPoster | None:
+        """Posts digests and alerts to guild channels."""
+        return self._poster
+
+    async def start(self) -> None:
+        """Create the client and log in / connect in a background task."""
+        quiet_library_loggers()
+        configure_rest(self._settings.discord_api_url)
+        self._client = ByokClient(
+            group=build_group(self._run_command), on_chat_message=self._on_message
+        )
+        self._runner = asyncio.get_running_loop().create_task(self._run(self._client))
+        logger.info("discord adapter started")
+
+    async def stop(self) -> None:
+        """Close the gateway, let running answers finish briefly, then cancel the rest."""
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close()
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self, client: ByokClient) -> None:
+        try:
+            await self._connect(client)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the adapter dies, the process (other adapters) must not
+            logger.error("discord adapter stopped (%s)", type(exc).__name__)
+
+    async def _connect(self, client: ByokClient) -> None:
+        token = self._settings.discord_bot_token
+        assert token is not None
+        delay = 1.0
+        while True:
+            try:
+                await client.login(token.get_secret_value())
+                _shards, gateway, _limits = await client.http.get_bot_gateway()
+                configure_gateway(gateway)
+                break
+            except discord.LoginFailure:
+                logger.error("Discord refused DISCORD_BOT_TOKEN; the Discord adapter is off")
+                return
+            except DISCORD_ERRORS as exc:
+                logger.warning(
+                    "discord login failed (%s); retrying in %.0fs", error_reason(exc), delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LOGIN_RETRY_MAX_SECONDS)
+        try:
+            await client.connect(reconnect=True)
+        except DISCORD_ERRORS as exc:
+            logger.error("discord gateway connection ended (%s)", error_reason(exc))
+
+    # -- commands ------------------------------------------------------------------------
+    async def _run_command(
+        self, interaction: discord.Interaction[Any], words: list[str], *, form: bool = False
+    ) -> None:
+        place, sender = self._who(interaction)
+        if place is None:
+            await InteractionSink(interaction, submit=self._submit_secret).send(NOT_IN_GUILD)
+            return
+        if not form:
+            # Discord wants a first response within three seconds; a form must be that
+            # first response, so only commands that cannot open one are deferred.
+            try:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            except DISCORD_ERRORS as exc:
+                logger.warning("could not acknowledge an interaction (%s)", error_reason(exc))
+                return
+        request = CommandRequest(
+            place=place, sender=sender, text=shlex.join(words), event_id=str(interaction.id)
+        )
+        sink = InteractionSink(interaction, submit=self._submit_secret)
+        await self._core.handle_command(request, sink)
+
+    async def _submit_secret(
+        self, form: SecretForm, secret: str, interaction: discord.Interaction[Any]
+    ) -> None:
+        sink = InteractionSink(interaction, submit=self._submit_secret)
+        place, sender = self._who(interaction)
+        if place is None or not secret:
+            await sink.send(NOT_IN_GUILD if place is None else "Paste the API key.")
+            return
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except DISCORD_ERRORS as exc:
+            logger.warning("could not acknowledge the key form (%s)", error_reason(exc))
+            return
+        await self._core.submit_secret(form, secret, place=place, sender=sender, sink=sink)
+
+    def _who(self, interaction: discord.Interaction[Any]) -> tuple[Place | None, Sender]:
+        guild = interaction.guild_id
+        perms = interaction.permissions
+        user = interaction.user
+        sender = tr.sender(
+            user_id=user.id,
+            name=user.name,
+            admin=tr.is_admin(
+                administrator=perms.administrator,
+                manage_guild=perms.manage_guild,
+                in_guild=guild is not None,
+            ),
+        )
+        if guild is None or interaction.channel_id is None:
+            return None, sender
+        name = interaction.guild.name if interaction.guild is not None else ""
+        return tr.place(guild_id=guild, channel_id=interaction.channel_id, workspace_name=name), (
+            sender
+        )
+
+    # -- messages ------------------------------------------------------------------------
+    async def _on_message(self, message: discord.Message) -> None:
+        client = self._client
+        if client is None or client.user is None:
+            return
+        author = message.author
+        if author.bot or author.id == client.user.id or message.webhook_id is not None:
+            return
+        if message.type not in _HUMAN_TYPES:
+            return
+        self._spawn(self._answer(message, client.user.id))
+
+    async def _answer(self, message: discord.Message, bot_id: int) -> None:
+        client = self._client
+        if client is None:
+            return
+        guild = message.guild
+        sink = MessageSink(message)
+        mentioned = tr.mentions(message.content, bot_id) or any(
+            user.id == bot_id for user in message.mentions
+        )
+        if guild is None:
+            workspace = await self._direct.workspace_of(client, message.author.id)
+            if workspace is None:
+                await sink.send(HINT)
+                return
+            place = tr.place(guild_id=None, channel_id=message.channel.id, workspace=workspace)
+            admin = False  # no guild permissions apply in a DM
+        else:
+            place = tr.place(
+                guild_id=guild.id, channel_id=message.channel.id, workspace_name=guild.name
+            )
+            perms = getattr(message.author, "guild_permissions", None)
+            admin = perms is not None and tr.is_admin(
+                administrator=perms.administrator, manage_guild=perms.manage_guild, in_guild=True
+            )
+        incoming = IncomingMessage(
+            place=place,
+            sender=tr.sender(user_id=message.author.id, name=message.author.name, admin=admin),
+            text=tr.strip_mention(message.content, bot_id),
+            event_id=str(message.id),
+            message_id=str(message.id),
+            mentions_bot=mentioned,
+            history=reply_chain(message, bot_id=bot_id),
+        )
+        await self._core.handle_message(incoming, sink)
+
+    # -- background work -----------------------------------------------------------------
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._bounded(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    async def _bounded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            async with self._answers:
+                await work
+        finally:
+            work.close()  # cancelled while waiting: never started, and must not warn
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("discord message task failed (%s)", type(task.exception()).__name__)

@@ -1,0 +1,26 @@
+"""The `byokbot.adapters` entry point for Discord: on when DISCORD_BOT_TOKEN is set."""
+
+from __future__ import annotations
+
+from adapters.discord.adapter import DiscordAdapter
+from bot.config import Settings
+from bot.core import Core
+from bot.errors import ConfigError
+from bot.services import Services
+
+
+class DiscordPlugin:
+    """Creates the Discord adapter when a bot token is configured."""
+
+    name = "discord"
+
+    def is_configured(self, settings: Settings, *, interactive: bool) -> bool:
+        """True when DISCORD_BOT_TOKEN is set (and not empty)."""
+        token = settings.discord_bot_token
+        return token is not None and bool(token.get_secret_value().strip())
+
+    def create(self, core: Core, services: Services) -> DiscordAdapter:
+        """Build the adapter (no network I/O until `start`); ConfigError without a token."""
+        if not self.is_configured(services.settings, interactive=False):
+            raise ConfigError("Discord needs DISCORD_BOT_TOKEN", setting="DISCORD_BOT_TOKEN")
+        return DiscordAdapter(core, services)

@@ -1,0 +1,123 @@
+"""The core's reply sinks for Discord: ephemeral command replies and replies to messages.
+
+Discord has no ephemeral replies to ordinary messages, so a private hint that answers a
+chat message goes to the sender's DMs instead of the channel.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+
+from adapters.discord.secret_form import SecretModal, Submit
+from adapters.discord.streaming import DISCORD_ERRORS, NO_PINGS, ReplyStream, error_reason
+from adapters.discord.translation import split_text
+from bot.boundary import SecretForm
+
+logger = logging.getLogger(__name__)
+
+
+class InteractionSink:
+    """Answers a `/byok` interaction: always ephemeral, a key form as a modal."""
+
+    def __init__(self, interaction: discord.Interaction[Any], *, submit: Submit) -> None:
+        self._interaction = interaction
+        self._submit = submit
+
+    async def send(self, text: str, *, private: bool = True) -> None:
+        """Reply privately (a command, and above all a key command, is never public)."""
+        for piece in split_text(text):
+            if piece.strip():
+                await self._reply(content=piece)
+
+    async def _reply(self, **kwargs: Any) -> None:
+        response = self._interaction.response
+        try:
+            if not response.is_done():
+                await response.send_message(ephemeral=True, allowed_mentions=NO_PINGS, **kwargs)
+            else:
+                await self._interaction.followup.send(
+                    ephemeral=True, allowed_mentions=NO_PINGS, **kwargs
+                )
+        except DISCORD_ERRORS as exc:
+            logger.warning("could not answer an interaction (%s)", error_reason(exc))
+
+    async def stream(self, chunks: AsyncIterator[str]) -> str:
+        """Commands do not stream: collect the text and send it privately."""
+        text = "".join([chunk async for chunk in chunks])
+        if text:
+            await self.send(text, private=True)
+        return text
+
+    async def send_file(
+        self, *, filename: str, content: bytes, title: str = "", private: bool = True
+    ) -> None:
+        """An ephemeral file (CSV export)."""
+        await self._reply(content=title or None, file=discord.File(io.BytesIO(content), filename))
+
+    async def open_secret_form(self, form: SecretForm) -> None:
+        """Open the modal; only possible as the interaction's first response."""
+        response = self._interaction.response
+        if response.is_done():
+            await self.send(f"Run `/byok key {form.action}` again to open the form.")
+            return
+        try:
+            await response.send_modal(SecretModal(form, submit=self._submit))
+        except DISCORD_ERRORS as exc:
+            logger.info("could not open the key form (%s)", error_reason(exc))
+            await self.send("The key form could not be opened; run the command again.")
+
+
+class MessageSink:
+    """Answers a chat message with (streamed) replies; private hints go to the sender's DMs."""
+
+    def __init__(self, message: discord.Message) -> None:
+        self._message = message
+        self.last_stream: ReplyStream | None = None
+
+    async def send(self, text: str, *, private: bool = False) -> None:
+        """A whole reply to the message, or a DM only the sender sees."""
+        try:
+            for piece in split_text(text):
+                if not piece.strip():
+                    continue
+                if private:
+                    await self._message.author.send(piece, allowed_mentions=NO_PINGS)
+                else:
+                    await self._message.reply(
+                        piece, mention_author=False, allowed_mentions=NO_PINGS
+                    )
+        except DISCORD_ERRORS as exc:
+            logger.warning(
+                "could not answer a message in channel %s (%s)",
+                self._message.channel.id,
+                error_reason(exc),
+            )
+
+    async def stream(self, chunks: AsyncIterator[str]) -> str:
+        """Stream the answer as replies edited as it grows; returns the full text."""
+        self.last_stream = ReplyStream(self._message)
+        return await self.last_stream.run(chunks)
+
+    async def send_file(
+        self, *, filename: str, content: bytes, title: str = "", private: bool = False
+    ) -> None:
+        """A file as a reply, or in the sender's DMs when private."""
+        file = discord.File(io.BytesIO(content), filename)
+        try:
+            if private:
+                await self._message.author.send(content=title or None, file=file)
+            else:
+                await self._message.reply(content=title or None, file=file, mention_author=False)
+        except DISCORD_ERRORS as exc:
+            logger.warning("could not send a file (%s)", error_reason(exc))
+
+    async def open_secret_form(self, form: SecretForm) -> None:
+        """A message cannot open a modal: point the user at the app command."""
+        await self.send(
+            f"Use `/byok key {form.action}` to enter the key in a private form.", private=True
+        )

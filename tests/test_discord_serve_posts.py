@@ -1,0 +1,59 @@
+"""Unprompted posts on Discord through the real `byokbot serve`: the digest via the poster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_driver import DiscordDriver, discord_env
+from tests.fakes.discord_gateway import ADMIN, CHANNEL, OTHER_GUILD_CHANNEL
+from tests.helpers import ServeProcess
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    with FakeDiscord() as api:
+        yield api
+
+
+@pytest.fixture
+def discord(
+    database_url: str, master_key: str, fake: FakeDiscord, tmp_path: Path
+) -> Iterator[DiscordDriver]:
+    env = discord_env(database_url=database_url, master_key=master_key, fake=fake)
+    with ServeProcess(env=env, cwd=tmp_path) as process:
+        driver = DiscordDriver(fake, log=process.log_text)
+        driver.wait_ready()
+        yield driver
+
+
+def test_digest_now_is_posted_to_the_digest_channel(
+    discord: DiscordDriver, fake: FakeDiscord
+) -> None:
+    reply = discord.command("digest", "channel", {}, user=ADMIN).text
+    assert "digest" in reply, reply
+    answer = discord.command("digest", "now", {}, user=ADMIN)
+    assert answer.all_ephemeral
+    assert answer.text.startswith("digest of") and "posted in" in answer.text, answer.text
+    posts = fake.calls_to("POST", f"/channels/{CHANNEL}/messages")
+    assert posts, fake.summary()
+    text = " ".join(str(p.body.get("content") or "") for p in posts if p.body)
+    assert "Daily AI usage digest" in text, text
+    assert all(p.body is None or "message_reference" not in p.body for p in posts)
+    assert all(len(str((p.body or {}).get("content") or "")) <= 2_000 for p in posts)
+    assert fake.calls_to("POST", f"/channels/{OTHER_GUILD_CHANNEL}/messages") == []
+
+
+def test_a_digest_channel_of_another_guild_is_never_posted_to(
+    discord: DiscordDriver, fake: FakeDiscord
+) -> None:
+    options = {"channel": str(OTHER_GUILD_CHANNEL)}
+    reply = discord.command("digest", "channel", options, user=ADMIN).text
+    assert str(OTHER_GUILD_CHANNEL) in reply, reply
+    answer = discord.command("digest", "now", {}, user=ADMIN)
+    assert "could not be posted" in answer.text, answer.text
+    assert fake.calls_to("POST", f"/channels/{OTHER_GUILD_CHANNEL}/messages") == []
+    assert fake.calls_to("POST", f"/channels/{CHANNEL}/messages") == []
