@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, SecretForm, Sender
 from bot.dedupe import Deduper
-from bot.errors import DatabaseUnavailable
+from bot.errors import UNAVAILABLE_LINE, DatabaseUnavailable
 from bot.services import Services
 from bot.transactions import is_outage
 from bot.turns import TurnRunner
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE = "byokbot is temporarily unavailable (database unreachable); try again shortly."
+UNAVAILABLE = UNAVAILABLE_LINE
 INTERNAL = "byokbot hit an internal error and could not finish that; the error was logged."
 
 

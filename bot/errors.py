@@ -73,7 +73,11 @@ class StorageError(ByokError):
 
 
 class DatabaseUnavailable(StorageError):
-    """The database cannot be reached; callers answer "temporarily unavailable"."""
+    """The database cannot be reached; callers answer with `UNAVAILABLE_LINE`."""
+
+
+# The one line every adapter shows while the database is unreachable (guarantee 7).
+UNAVAILABLE_LINE = "byokbot is temporarily unavailable (database unreachable); try again shortly."
 
 
 class CommandError(ByokError):

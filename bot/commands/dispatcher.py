@@ -30,14 +30,20 @@ from bot.commands.context import CommandContext
 from bot.commands.grammar import parse
 from bot.commands.help import help_text
 from bot.commands.permissions import is_admin, refusal
-from bot.errors import CommandError, DatabaseUnavailable, ParseError, ProviderError
+from bot.errors import (
+    UNAVAILABLE_LINE,
+    CommandError,
+    DatabaseUnavailable,
+    ParseError,
+    ProviderError,
+)
 from bot.services import Services
 from storage.engine import DatabaseDown
 from storage.workspaces import ensure_workspace
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE = "byokbot is temporarily unavailable (database unreachable); try again shortly."
+UNAVAILABLE = UNAVAILABLE_LINE
 _CONCURRENT = "that changed at the same moment elsewhere; run the command again."
 _DB_DOWN = (DatabaseDown, DatabaseUnavailable, PoolTimeout)
 
