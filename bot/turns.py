@@ -132,11 +132,12 @@ class TurnRunner:
     async def _finish(self, plan: Plan, result: CallResult) -> bool:
         """Settle, write the usage row, mark a rejected key; True if the key just turned failing.
 
-        On PostgreSQL two transactions: the settlement first, committed without waiting for the WAL
-        flush so the budget's counter row is not locked through it (every turn of the
-        workspace needs that row); then the usage row, committed durably, which flushes
-        the log past the settlement too. Retried briefly, each part at most once
-        applied: a lost settlement would leave its reservation held all period.
+        One durable transaction, retried briefly (at most once applied: a lost settlement
+        would leave its reservation held all period). The usage row is written first and
+        the budget counters — one hot row every turn of the workspace updates — last, so
+        their lock is held for one round trip and the WAL flush only. A separate relaxed
+        settlement transaction held it about as long (SET, then COMMIT) and cost every
+        turn three more round trips (BEGIN, SET, COMMIT).
         """
         at = naive_utc(self.services.clock())
         setup, facts, reservation = plan.setup, plan.facts, plan.reservation
@@ -163,13 +164,10 @@ class TurnRunner:
             usage.record(conn, facts, result, at=at, key_last_used=last_used)
 
         def both(conn: Connection) -> tuple[list[Alert], bool]:
-            done = settle(conn)
             record(conn)
-            return done
+            return settle(conn)
 
-        # SQLite has one writer at a time and no flush to wait for: one transaction.
-        split = self.transactions.postgres
-        steps = Steps([(settle, True), (record, False)] if split else [(both, False)])
+        steps = Steps([(both, False)])
         for attempt in range(1, SETTLE_ATTEMPTS + 1):
             try:
                 await self.transactions.run_steps(steps)

@@ -64,6 +64,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_timeout=10,
+        # The most recently returned connection first: under light traffic the same few
+        # stay warm (their statements prepared server-side) while the rest sit unused.
+        pool_use_lifo=True,
         connect_args={"connect_timeout": 5},
     )
 

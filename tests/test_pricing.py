@@ -220,3 +220,52 @@ def test_worst_case_bounds_any_real_call(
     )
     assert reserved is not None and actual.cost is not None
     assert actual.cost <= reserved
+
+
+_CACHE_USAGES = (
+    Usage(0, 0),
+    Usage(1_234, 567, cache_read_tokens=200),
+    Usage(9_000, 4_000, 1_000, 2_000, 3_000),
+    Usage(250_000, 1_000, cache_read_tokens=100_000, cache_write_tokens=50_000),
+)
+
+
+@pytest.mark.parametrize("usage", _CACHE_USAGES)
+def test_cached_rates_match_calc_price_for_every_published_model(usage: Usage) -> None:
+    """bot.pricing skips the library's per-call set-up; the figures must not move by a digit."""
+    from genai_prices import Usage as LibUsage
+    from genai_prices import calc_price
+
+    from bot import pricing
+
+    ours = {v: k for k, v in pricing._GENAI_PROVIDER.items() if v is not None}
+    now = dt.datetime.now(dt.UTC)
+    checked = 0
+    for provider in get_snapshot().providers:
+        if provider.id not in ours:
+            continue
+        for model in provider.models:
+            lib_usage = LibUsage(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                output_reasoning_tokens=usage.reasoning_tokens,
+            )
+            try:
+                want = calc_price(
+                    lib_usage, model.id, provider_id=provider.id, genai_request_timestamp=now
+                )
+            except LookupError:
+                continue
+            except ValueError:  # the library refuses these counts: flagged, never guessed
+                assert not price_call(
+                    provider=ours[provider.id], model=model.id, usage=usage
+                ).priced
+                continue
+            got = price_call(provider=ours[provider.id], model=model.id, usage=usage)
+            assert got.cost == want.total_price, (provider.id, model.id)
+            assert str(got.cost) == str(want.total_price), (provider.id, model.id)
+            assert got.model_ref == want.model.id
+            checked += 1
+    assert checked > 100

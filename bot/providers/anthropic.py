@@ -21,8 +21,7 @@ from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
     WireClient,
     as_count,
-    base_of,
-    join_url,
+    endpoint,
     parse_object,
     secret_header,
 )
@@ -177,7 +176,7 @@ class AnthropicClient(WireClient):
             provider=provider,
             model=request.model,
             method="POST",
-            url=join_url(base_of(key, DEFAULT_BASE_URL), "/v1/messages"),
+            url=endpoint(key, DEFAULT_BASE_URL, "/v1/messages"),
             headers=headers,
             body=json.dumps(body, ensure_ascii=False).encode(),
             parser=lambda h: AnthropicStream(provider, h),

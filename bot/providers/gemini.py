@@ -31,8 +31,7 @@ from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
     WireClient,
     as_count,
-    base_of,
-    join_url,
+    endpoint,
     parse_object,
     secret_header,
 )
@@ -244,7 +243,7 @@ class GeminiClient(WireClient):
             provider=provider,
             model=request.model,
             method="POST",
-            url=join_url(base_of(key, DEFAULT_BASE_URL), path, query={"alt": "sse"}),
+            url=endpoint(key, DEFAULT_BASE_URL, path, query={"alt": "sse"}),
             headers=headers,
             body=json.dumps(body, ensure_ascii=False).encode(),
             parser=lambda h: GeminiStream(provider, h),

@@ -8,13 +8,13 @@ import logging
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
 from bot.errors import BadRequest, ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited
 from bot.providers.base import StreamItem, TextDelta
+from bot.providers.pool import provider_transport
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,16 +68,42 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0.0, ceiling / 2)  # jitter, not crypto
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that stays empty: nothing is read from answers or sent with requests."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Drop the answer's cookies unread (httpx would parse them on every response)."""
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        """Never add a ``Cookie`` header."""
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """An httpx client whose cookie store is always the empty ``_NoCookies``."""
+
+    _NONE = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always empty."""
+        return self._NONE
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("provider calls never carry cookies")
+
+
 def new_http_client() -> httpx.AsyncClient:
     """An httpx client that never follows redirects, never keeps cookies, ignores env/netrc."""
-    # A shared jar would carry one workspace's provider cookies into another's calls.
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(
+    # A shared jar would carry one workspace's provider cookies into another's calls. A jar
+    # that refuses every cookie still costs a parse per response; this store skips the work.
+    return _CookielessClient(
         follow_redirects=False,
         trust_env=False,
-        cookies=jar,
         headers={"user-agent": _USER_AGENT},
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        transport=provider_transport(
+            httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        ),
     )
 
 
@@ -119,6 +145,21 @@ class ReadDeadline:
         finally:
             self._task = None
 
+    def arm(self) -> None:
+        """Inline form of ``wait`` for the per-chunk loop (no coroutine per chunk): call
+        before the await, ``disarm`` after it, ``timed_out`` on ``CancelledError``."""
+        if self.expired:
+            raise TimeoutError
+        self._task = asyncio.current_task()
+
+    def timed_out(self) -> bool:
+        """On ``CancelledError`` while armed: True if the cancel was ours alone."""
+        return self._fired and self._task is not None and self._task.uncancel() == 0
+
+    def disarm(self) -> None:
+        """The await is over: a late deadline must not cancel the consumer's code."""
+        self._task = None
+
     def close(self) -> None:
         """Drop the timer."""
         self._handle.cancel()
@@ -152,10 +193,19 @@ class Caller:
                 response = await self._open(call, timer, deadline)
                 parser = call.parser(response.headers)
                 chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+                next_chunk = chunks.__anext__
                 while True:
                     broken: ProviderError | None = None
                     try:
-                        chunk = await timer.wait(anext(chunks))
+                        timer.arm()
+                        try:
+                            chunk = await next_chunk()
+                        except asyncio.CancelledError:
+                            if not timer.timed_out():
+                                raise
+                            raise TimeoutError from None
+                        finally:
+                            timer.disarm()
                     except StopAsyncIteration:
                         break
                     except (TimeoutError, httpx.HTTPError) as exc:

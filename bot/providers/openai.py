@@ -23,8 +23,7 @@ from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
     WireClient,
     as_count,
-    base_of,
-    join_url,
+    endpoint,
     parse_object,
     secret_header,
 )
@@ -218,7 +217,7 @@ class OpenAIClient(WireClient):
             provider=provider,
             model=request.model,
             method="POST",
-            url=join_url(base_of(key, flavor.default_base_url), "/chat/completions"),
+            url=endpoint(key, flavor.default_base_url, "/chat/completions"),
             headers=headers,
             body=json.dumps(body, ensure_ascii=False).encode(),
             parser=lambda h: OpenAIStream(provider, h, flavor),

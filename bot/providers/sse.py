@@ -30,12 +30,25 @@ class SSEDecoder:
         lines = chunk.split(b"\n")
         self._buffer = lines.pop()  # an incomplete last line waits for the next chunk
         events: list[SSEvent] = []
+        data = self._data
         for line in lines:
             if line.endswith(b"\r"):
                 line = line[:-1]
-            # Fast path for the common "data: {...}" line.
+            # Fast paths for the lines of nearly every event — "event: …", "data: …" and the
+            # blank line that dispatches it — as `_line` would handle them: this loop runs
+            # for every event of every call.
             if line.startswith(b"data: "):
-                self._data.append(line[6:].decode("utf-8", errors="replace"))
+                data.append(line[6:].decode("utf-8", errors="replace"))
+                continue
+            if not line:
+                if data or self._event:
+                    joined = data[0] if len(data) == 1 else "\n".join(data)
+                    events.append(SSEvent(self._event or "message", joined))
+                    data.clear()
+                    self._event = ""
+                continue
+            if line.startswith(b"event: "):
+                self._event = line[7:].decode("utf-8", errors="replace")
                 continue
             event = self._line(line)
             if event is not None:
@@ -60,7 +73,8 @@ class SSEDecoder:
             if not self._data and not self._event:
                 return None
             event = SSEvent(self._event or "message", "\n".join(self._data))
-            self._event, self._data = "", []
+            self._event = ""
+            self._data.clear()
             return event
         line = raw.decode("utf-8", errors="replace")
         if line.startswith(":"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
@@ -42,6 +43,23 @@ def join_url(base: httpx.URL, path: str, *, query: dict[str, str] | None = None)
     raw = base.raw_path.split(b"?", 1)[0].rstrip(b"/") + path.encode("ascii")
     url = base.copy_with(raw_path=raw)
     return url.copy_merge_params(query) if query else url
+
+
+def endpoint(
+    key: KeySpec, default: str | None, path: str, *, query: dict[str, str] | None = None
+) -> httpx.URL:
+    """``join_url(base_of(key, default), path, query=query)``, parsed once per base URL."""
+    base = key.base_url or default
+    if not base:
+        raise BadRequest("no base URL for this key", provider=key.provider)
+    return _endpoint(base, path, tuple(query.items()) if query else ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _endpoint(base: str, path: str, query: tuple[tuple[str, str], ...]) -> httpx.URL:
+    # URL parsing is a sizeable share of a call's own CPU time, and a deployment has few
+    # base URLs; httpx.URL is immutable, so one instance can serve every call.
+    return join_url(httpx.URL(base), path, query=dict(query) if query else None)
 
 
 def parse_object(data: str) -> dict[str, object] | None:
@@ -124,7 +142,7 @@ class WireClient:
             provider=provider,
             model=None,
             method="GET",
-            url=join_url(base_of(key, self.default_base_url()), self.models_path),
+            url=endpoint(key, self.default_base_url(), self.models_path),
             headers=self._headers(key, "application/json"),
             parser=lambda h: JsonBody(provider),
             classify=self._classify,
