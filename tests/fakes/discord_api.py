@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -32,6 +32,7 @@ from tests.fakes.discord_gateway import (
     user,
     webhook_message,
 )
+from tests.fakes.loop_server import LoopServer
 
 TOKEN = "fake-discord-bot-token"
 EPHEMERAL = 1 << 6
@@ -51,8 +52,10 @@ class Call:
     authorization: str = ""
 
 
-class FakeDiscord:
+class FakeDiscord(LoopServer):
     """The fake; use as a context manager. `push()` sends a dispatch to the connected bot."""
+
+    label = "fake Discord"
 
     def __init__(self, *, token: str = TOKEN) -> None:
         self.token = token
@@ -73,40 +76,6 @@ class FakeDiscord:
     def base_url(self) -> str:
         """The REST base URL (for BYOKBOT_DISCORD_API_URL)."""
         return f"http://127.0.0.1:{self.port}{PREFIX}"
-
-    def start(self) -> Self:
-        """Serve in a background thread."""
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Discord did not start")
-        return self
-
-    def stop(self) -> None:
-        """Close the gateway and the server; stop the thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(self._startup())
-        ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _startup(self) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)

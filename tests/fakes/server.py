@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 from aiohttp import web
 
 from bot.providers.base import Usage
+from tests.fakes.loop_server import LoopServer
 
 Endpoint = Literal["chat", "models"]
 FaultKind = Literal[
@@ -106,8 +107,10 @@ class Fault:
 Handler = Callable[[web.Request, RecordedRequest, "Fault | None"], Awaitable[web.StreamResponse]]
 
 
-class FakeServer:
+class FakeServer(LoopServer):
     """Base class: threading, recording, faults. Subclasses add routes and wire formats."""
+
+    label = "fake provider"
 
     #: the path the official SDK's base URL ends with (e.g. "/v1" for OpenAI)
     base_path = ""
@@ -147,40 +150,6 @@ class FakeServer:
     def base_url(self) -> str:
         """The base URL the official SDK (and our ``KeySpec``) takes for this fake."""
         return self.origin + self.base_path
-
-    def start(self) -> Self:
-        """Start serving in a background thread; returns self."""
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake provider did not start")
-        return self
-
-    def stop(self) -> None:
-        """Release hung requests, close connections, stop the thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(self._startup())
-        ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _startup(self) -> None:
         self._release = asyncio.Event()

@@ -16,9 +16,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loop_server import LoopServer
 
-class FakeSocketMode:
+
+class FakeSocketMode(LoopServer):
     """Serves `/link` over WebSocket; `send()` pushes an envelope to every connected client."""
+
+    label = "fake socket mode server"
 
     def __init__(self) -> None:
         self.acks: list[dict[str, Any]] = []
@@ -36,45 +40,14 @@ class FakeSocketMode:
         """The WebSocket URL `apps.connections.open` returns."""
         return f"ws://127.0.0.1:{self.port}/link"
 
-    def start(self) -> FakeSocketMode:
-        """Serve in a background thread."""
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake socket mode server did not start")
-        return self
-
-    def stop(self) -> None:
-        """Close every socket and stop the thread."""
-        loop = self._loop
-        if loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> FakeSocketMode:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+    async def _startup(self) -> None:
         app = web.Application()
         app.router.add_get("/link", self._link)
         self._runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(self._runner.setup())
+        await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
+        await site.start()
         self.port = int(self._runner.addresses[0][1])
-        ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _shutdown(self) -> None:
         for ws in list(self._sockets):
