@@ -98,6 +98,7 @@ class Reservation:
 
     held: tuple[Held, ...]
     amount_pusd: int
+    commit_relaxed: bool = False  # the reserving transaction's commit skips the WAL flush
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,15 +161,21 @@ def plan(
     return tuple(held)
 
 
-def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Reservation:
+def reserve(
+    conn: Connection, held: Sequence[Held], *, amount_pusd: int, relax_commit: bool = False
+) -> Reservation:
     """Reserve against every budget in `held`, or release what it held and raise `BudgetExceeded`.
 
     The releases happen in the same transaction, so the caller may still commit its
-    other work (the refusal's usage row, the event claim) with nothing left held.
+    other work (the refusal's usage row, the event claim) with nothing left held. With
+    `relax_commit`, the reservation that completes the set also relaxes the
+    transaction's commit (see `storage.budgets.try_reserve`): only a reservation that
+    wholly succeeded is followed by a call whose settlement commits durably.
     """
     done: list[Held] = []
-    for item in held:
-        state = _try(conn, item)
+    for index, item in enumerate(held):
+        last = relax_commit and index == len(held) - 1
+        state = _try(conn, item, relax_commit=last)
         if state is None:
             # No room, or no counter row yet for this period: create it (a no-op if it
             # exists) and ask again; the conditional UPDATE alone decides.
@@ -178,7 +185,7 @@ def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Rese
                 period_start=item.period_key,
                 since=item.starts_at,
             )
-            state = _try(conn, item)
+            state = _try(conn, item, relax_commit=last)
         if state is None:
             for earlier in done:
                 store.settle(
@@ -195,16 +202,19 @@ def reserve(conn: Connection, held: Sequence[Held], *, amount_pusd: int) -> Rese
                 resets_at=item.resets_at,
             )
         done.append(item)
-    return Reservation(held=tuple(held), amount_pusd=amount_pusd)
+    return Reservation(
+        held=tuple(held), amount_pusd=amount_pusd, commit_relaxed=relax_commit and bool(held)
+    )
 
 
-def _try(conn: Connection, item: Held) -> store.CounterState | None:
+def _try(conn: Connection, item: Held, *, relax_commit: bool) -> store.CounterState | None:
     return store.try_reserve(
         conn,
         budget_id=item.budget_id,
         period_start=item.period_key,
         amount_pusd=item.amount_pusd,
         limit_pusd=item.limit_pusd,
+        relax_commit=relax_commit,
     )
 
 
@@ -225,10 +235,24 @@ def settle(
             reserved_pusd=item.amount_pusd,
             spent_pusd=spent_pusd,
         )
-        if state is None or not alerts_wanted:  # deleted mid-call, or nowhere to post
-            continue
-        alerts.extend(_claim_alerts(conn, item, spent_pusd=state.spent_pusd, refused=False))
+        if alerts_wanted:
+            alerts.extend(claim_alerts(conn, item, state))
     return alerts
+
+
+def alerts_due(item: Held, state: store.CounterState | None) -> bool:
+    """True when a settled counter reached an alert level it has not had this period."""
+    return state is not None and any(
+        not state.alert_sent(level) for level in _levels(item, state.spent_pusd, refused=False)
+    )
+
+
+def claim_alerts(conn: Connection, item: Held, state: store.CounterState | None) -> list[Alert]:
+    """Claim the alerts a settled counter has reached (None: its row is gone, no alert)."""
+    if not alerts_due(item, state):
+        return []
+    assert state is not None
+    return _claim_alerts(conn, item, spent_pusd=state.spent_pusd, refused=False, state=state)
 
 
 def refused_alerts(conn: Connection, held: Sequence[Held]) -> list[Alert]:
@@ -243,7 +267,7 @@ def refused_alerts(conn: Connection, held: Sequence[Held]) -> list[Alert]:
     return alerts
 
 
-def _claim_alerts(conn: Connection, item: Held, *, spent_pusd: int, refused: bool) -> list[Alert]:
+def _levels(item: Held, spent_pusd: int, *, refused: bool) -> list[int]:
     limit = item.limit_pusd
     levels = []
     if limit > 0 and spent_pusd * 100 >= 80 * limit:
@@ -252,8 +276,22 @@ def _claim_alerts(conn: Connection, item: Held, *, spent_pusd: int, refused: boo
     # alone rarely lands exactly on it because every call reserves its worst case first.
     if refused or spent_pusd >= limit:
         levels.append(100)
+    return levels
+
+
+def _claim_alerts(
+    conn: Connection,
+    item: Held,
+    *,
+    spent_pusd: int,
+    refused: bool,
+    state: store.CounterState | None = None,
+) -> list[Alert]:
+    limit = item.limit_pusd
     alerts = []
-    for level in levels:
+    for level in _levels(item, spent_pusd, refused=refused):
+        if state is not None and state.alert_sent(level):
+            continue  # claimed earlier in the period: no UPDATE needed to learn that
         if store.claim_alert(
             conn, budget_id=item.budget_id, period_start=item.period_key, level=level
         ):

@@ -8,7 +8,9 @@ import logging
 
 from sqlalchemy.engine import Connection
 
+from storage.budgets import BudgetRow
 from storage.events import claim_event, prune_events
+from storage.lookups import WorkspaceRow, claim_and_load
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,28 @@ class Deduper:
         if not claimed:
             logger.debug("duplicate event ignored in workspace %s", workspace_id)
         return claimed
+
+    def claim_and_load(
+        self,
+        conn: Connection,
+        *,
+        workspace_id: str,
+        event_id: str,
+        agent_id: str,
+        now: dt.datetime,
+    ) -> tuple[bool, WorkspaceRow, tuple[BudgetRow, ...]]:
+        """`claim`, and read the workspace's settings and the agent's budgets with it."""
+        naive = now.astimezone(dt.UTC).replace(tzinfo=None)
+        claimed, workspace, budgets = claim_and_load(
+            conn,
+            event_key=event_key(workspace_id=workspace_id, event_id=event_id),
+            at=naive,
+            workspace_id=workspace_id,
+            agent_id=agent_id,
+        )
+        if not claimed:
+            logger.debug("duplicate event ignored in workspace %s", workspace_id)
+        return claimed, workspace, budgets
 
     def prune_due(self, now: dt.datetime) -> bool:
         """True when it is time to prune (at most every PRUNE_EVERY per process)."""

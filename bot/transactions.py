@@ -5,6 +5,9 @@ of one process queueing on SQLite's file lock would sleep in its busy handler in
 PostgreSQL gets a small pool. Transactions that a later durable commit makes durable
 anyway can skip waiting for their own WAL flush (`synchronous_commit = off`, PostgreSQL
 only): visibility and locking are unchanged, so budgets stay exact across replicas.
+Work that is a single statement can skip the transaction block (`Commit.STATEMENT`,
+PostgreSQL only): the statement commits durably by itself, without a BEGIN and a COMMIT
+round trip.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TypeVar
 
 from sqlalchemy import text
@@ -37,11 +41,22 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+class Commit(Enum):
+    """How a step commits."""
+
+    DURABLE = "durable"  # a transaction whose COMMIT waits for the WAL flush
+    RELAXED = "relaxed"  # a transaction whose COMMIT does not wait (PostgreSQL)
+    STATEMENT = "statement"  # one statement outside a transaction block (PostgreSQL)
+
+
 @dataclass(slots=True)
 class Steps:
-    """Transactions to run in order: (function, relaxed) pairs, and the results so far."""
+    """Units of work to commit in order: (function, commit) pairs, and the results so far.
 
-    steps: list[tuple[Callable[[Connection], object], bool]]
+    A function may read the results of the steps before it from `results`.
+    """
+
+    steps: list[tuple[Callable[[Connection], object], Commit]]
     results: list[object] = field(default_factory=list)
 
     @property
@@ -94,10 +109,13 @@ class TransactionRunner:
         def work() -> None:
             with self.engine.connect() as conn:
                 while len(steps.results) < len(steps.steps):
-                    fn, relaxed = steps.steps[len(steps.results)]
+                    fn, commit = steps.steps[len(steps.results)]
+                    if commit is Commit.STATEMENT and self.postgres:
+                        steps.results.append(self._statement(conn, fn))
+                        continue
                     with conn.begin():
                         result = fn(conn)
-                        if relaxed and self.postgres:
+                        if commit is Commit.RELAXED and self.postgres:
                             conn.execute(_ASYNC_COMMIT)
                     steps.results.append(result)
 
@@ -107,6 +125,21 @@ class TransactionRunner:
             if is_outage(exc):
                 raise DatabaseUnavailable("database unreachable") from None
             raise
+
+    @staticmethod
+    def _statement(conn: Connection, fn: Callable[[Connection], object]) -> object:
+        # The driver's autocommit for this one unit, then the pool's default again: both
+        # are settings on the client side, with no round trip.
+        default = conn.default_isolation_level
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            result = fn(conn)
+            conn.commit()  # ends SQLAlchemy's own bookkeeping; nothing is sent
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            conn.execution_options(isolation_level=default)
+        return result
 
     def close(self) -> None:
         """Let the threads go (pending work still finishes)."""

@@ -91,6 +91,11 @@ class Plan:
         """True when a provider call (and its durable usage-row commit) follows."""
         return self.line is None
 
+    @property
+    def commit_relaxed(self) -> bool:
+        """True when the reservation already relaxed its transaction's commit."""
+        return self.reservation is not None and self.reservation.commit_relaxed
+
 
 class Planner:
     """Runs the pre-call transactions of turns for one `Core`."""
@@ -175,7 +180,7 @@ class Planner:
             tz=setup.workspace.timezone,
         )
         try:
-            plan.reservation = budgets.reserve(conn, held, amount_pusd=amount)
+            plan.reservation = budgets.reserve(conn, held, amount_pusd=amount, relax_commit=True)
         except BudgetExceeded as exc:
             logger.info("budget refused a call in workspace %s", setup.workspace_id)
             refused = CallResult(status=usage.REFUSED, error_kind="budget", cost=Decimal(0))

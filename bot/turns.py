@@ -14,20 +14,20 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from bot import budgets, metrics, usage
+from bot import metrics
+from bot.accounting import CallBooks
 from bot.boundary import IncomingMessage, ReplySink
-from bot.budgets import Alert
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable, ProviderError
 from bot.notices import Notices
 from bot.outcome import Outcome, first_text, footer
 from bot.providers.base import ChatMessage, ChatRequest, KeySpec, StreamItem, TextDelta
 from bot.services import Services
-from bot.transactions import Steps, TransactionRunner
+from bot.transactions import TransactionRunner
 from bot.turnplan import Plan, Planner, build_request, naive_utc
 from bot.usage import CallResult
 from storage.lookups import AgentRow
@@ -40,8 +40,9 @@ SETTLE_ATTEMPTS = 3
 
 def _continues(plan: Plan | None) -> bool:
     # A plan that goes on to a provider call ends with a durable commit of its usage
-    # row, which flushes the write-ahead log past this transaction too.
-    return plan is not None and plan.settled_later
+    # row, which flushes the write-ahead log past this transaction too. A reservation
+    # relaxes the commit itself, in its own statement; this covers calls under no budget.
+    return plan is not None and plan.settled_later and not plan.commit_relaxed
 
 
 class TurnRunner:
@@ -132,45 +133,22 @@ class TurnRunner:
     async def _finish(self, plan: Plan, result: CallResult) -> bool:
         """Settle, write the usage row, mark a rejected key; True if the key just turned failing.
 
-        One durable transaction, retried briefly (at most once applied: a lost settlement
-        would leave its reservation held all period). The usage row is written first and
-        the budget counters — one hot row every turn of the workspace updates — last, so
-        their lock is held for one round trip and the WAL flush only. A separate relaxed
-        settlement transaction held it about as long (SET, then COMMIT) and cost every
-        turn three more round trips (BEGIN, SET, COMMIT).
+        The bookkeeping's steps (`accounting.CallBooks`) are retried briefly, each applied
+        at most once: a lost settlement would leave its reservation held all period.
         """
-        at = naive_utc(self.services.clock())
-        setup, facts, reservation = plan.setup, plan.facts, plan.reservation
+        setup, facts = plan.setup, plan.facts
         assert facts is not None
-
-        def settle(conn: Connection) -> tuple[list[Alert], bool]:
-            alerts: list[Alert] = []
-            if reservation is not None:
-                alerts = budgets.settle(
-                    conn,
-                    reservation,
-                    spent_pusd=result.cost_pusd or 0,
-                    alerts_wanted=self.notices.can_post(setup),
-                )
-            failing = False
-            if result.status == usage.KEY_REJECTED and facts.key_id is not None:
-                failing = usage.mark_key_failing(
-                    conn, key_id=facts.key_id, reason="rejected by the provider"
-                )
-            return alerts, failing
-
-        def record(conn: Connection) -> None:
-            last_used = None if setup.key is None else setup.key.last_used_at
-            usage.record(conn, facts, result, at=at, key_last_used=last_used)
-
-        def both(conn: Connection) -> tuple[list[Alert], bool]:
-            record(conn)
-            return settle(conn)
-
-        steps = Steps([(both, False)])
+        books = CallBooks(
+            facts=facts,
+            result=result,
+            at=naive_utc(self.services.clock()),
+            reservation=plan.reservation,
+            key_last_used=None if setup.key is None else setup.key.last_used_at,
+            alerts_wanted=self.notices.can_post(setup),
+        )
         for attempt in range(1, SETTLE_ATTEMPTS + 1):
             try:
-                await self.transactions.run_steps(steps)
+                await self.transactions.run_steps(books.steps)
                 break
             except DatabaseUnavailable:
                 if attempt == SETTLE_ATTEMPTS:
@@ -178,18 +156,16 @@ class TurnRunner:
                         "could not record usage for workspace %s (database unreachable); "
                         "settled=%s",
                         facts.workspace_id,
-                        bool(steps.results),
+                        bool(books.steps.results),
                     )
                     break
                 await asyncio.sleep(0.2 * attempt)
         metrics.count_provider_call(provider=facts.provider, status=result.status)
         if result.cost is not None:
             metrics.add_cost(provider=facts.provider, usd=result.cost)
-        if not steps.results:
-            return False
-        alerts, failing = cast(tuple[list[Alert], bool], steps.results[0])
-        await self.notices.alerts(setup, alerts)
-        return failing
+        settled = books.settled()
+        await self.notices.alerts(setup, settled.alerts)
+        return settled.newly_failing
 
 
 async def _chunks(

@@ -59,17 +59,28 @@ def load_setup(
     route = routing.route(conn, message)
     if route.ignored:
         return None
-    workspace_id = message.place.workspace_id
-    if message.event_id and not deduper.claim(
-        conn, workspace_id=workspace_id, event_id=message.event_id, now=now
-    ):
+    workspace_id, agent, event_id = message.place.workspace_id, route.agent, message.event_id
+    workspace: WorkspaceRow = WorkspaceRow()
+    budgets: tuple[BudgetRow, ...] = ()
+    if agent is not None and event_id:
+        # The claim and the settings in one statement where the backend allows.
+        claimed, workspace, budgets = deduper.claim_and_load(
+            conn, workspace_id=workspace_id, event_id=event_id, agent_id=agent.id, now=now
+        )
+    else:
+        claimed = not event_id or deduper.claim(
+            conn, workspace_id=workspace_id, event_id=event_id, now=now
+        )
+        if claimed and agent is not None:
+            workspace, budgets = workspace_and_budgets(
+                conn, workspace_id=workspace_id, agent_id=agent.id
+            )
+    if not claimed:
         return None
     if deduper.prune_due(now):
         deduper.prune(conn, now=now)
-    agent = route.agent
     if agent is None:
         return Setup(route=route, workspace_id=workspace_id, platform=message.place.platform)
-    workspace, budgets = workspace_and_budgets(conn, workspace_id=workspace_id, agent_id=agent.id)
     return Setup(
         route=route,
         workspace_id=workspace_id,

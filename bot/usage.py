@@ -156,16 +156,26 @@ def record(
     at: dt.datetime,
     key_last_used: dt.datetime | None = None,
 ) -> None:
-    """Write the call's usage row and, when a provider saw the key, its last-used time.
-
-    `last_used_at` is only rewritten when it is older than a minute: one write fewer on
-    almost every call, and a minute is as precise as anyone reads it.
-    """
+    """Write the call's usage row and, when a provider saw the key, its last-used time."""
     store.insert_usage(conn, row_values(facts, result, at=at))
+    touch = key_to_touch(facts, result, at=at, last_used=key_last_used)
+    if touch is not None:
+        store.touch_key(conn, key_id=touch, at=at)
+
+
+def key_to_touch(
+    facts: CallFacts, result: CallResult, *, at: dt.datetime, last_used: dt.datetime | None
+) -> str | None:
+    """The key whose `last_used_at` this call should move to `at`, if any.
+
+    Only a key a provider saw, and only when its time is older than a minute: one write
+    fewer on almost every call, and a minute is as precise as anyone reads it.
+    """
     if facts.key_id is None or result.status == REFUSED:
-        return
-    if key_last_used is None or at - key_last_used >= TOUCH_EVERY:
-        store.touch_key(conn, key_id=facts.key_id, at=at)
+        return None
+    if last_used is None or at - last_used >= TOUCH_EVERY:
+        return facts.key_id
+    return None
 
 
 def mark_key_failing(conn: Connection, *, key_id: str, reason: str) -> bool:

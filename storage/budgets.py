@@ -25,6 +25,7 @@ _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _C = _COUNTERS.c
 _THIS_COUNTER = (_C.budget_id == bindparam("b"), _C.period_start == bindparam("p"))
 _STATE = (_C.spent_pusd, _C.reserved_pusd)
+_FLAGS = (_C.alert80_sent, _C.alert100_sent)
 
 _APPLICABLE = (
     select(_BUDGETS.c.id, _BUDGETS.c.target, _BUDGETS.c.period, _BUDGETS.c.limit_pusd)
@@ -43,6 +44,12 @@ _RESERVE = (
     .values(reserved_pusd=_C.reserved_pusd + bindparam("x"))
     .returning(*_STATE)
 )
+# The same, also telling PostgreSQL that this transaction's COMMIT need not wait for its
+# WAL flush. In RETURNING, set_config runs only for a row the UPDATE changed, so a
+# refused reservation leaves the commit durable.
+_RESERVE_RELAXING = _RESERVE.returning(
+    func.set_config("synchronous_commit", "off", true()).label("relaxed")
+)
 _SETTLE = (
     update(_COUNTERS)
     .where(*_THIS_COUNTER)
@@ -50,7 +57,7 @@ _SETTLE = (
         reserved_pusd=_C.reserved_pusd - bindparam("r"),
         spent_pusd=_C.spent_pusd + bindparam("s"),
     )
-    .returning(*_STATE)
+    .returning(*_STATE, *_FLAGS)
 )
 _READ = select(*_STATE).where(*_THIS_COUNTER)
 _ALERT = {
@@ -112,10 +119,16 @@ class BudgetRow:
 
 @dataclass(frozen=True, slots=True)
 class CounterState:
-    """Spent and reserved pico-dollars of one budget in one period."""
+    """Spent and reserved pico-dollars of one budget in one period (and its alert flags)."""
 
     spent_pusd: int
     reserved_pusd: int
+    alert80_sent: bool = False
+    alert100_sent: bool = False
+
+    def alert_sent(self, level: int) -> bool:
+        """Whether the period's alert at `level` (80 or 100) was already claimed."""
+        return self.alert100_sent if level >= 100 else self.alert80_sent
 
 
 def applicable_budgets(
@@ -141,15 +154,24 @@ def ensure_counter(
 
 
 def try_reserve(
-    conn: Connection, *, budget_id: int, period_start: str, amount_pusd: int, limit_pusd: int
+    conn: Connection,
+    *,
+    budget_id: int,
+    period_start: str,
+    amount_pusd: int,
+    limit_pusd: int,
+    relax_commit: bool = False,
 ) -> CounterState | None:
     """Add `amount_pusd` to reserved if it still fits under the limit; None when it does not.
 
     One statement: `UPDATE … SET reserved = reserved + x WHERE budget AND period AND
-    spent + reserved + x <= limit RETURNING spent, reserved`.
+    spent + reserved + x <= limit RETURNING spent, reserved`. With `relax_commit`, a
+    reservation that succeeds also makes the transaction's commit skip waiting for the
+    WAL flush (PostgreSQL; SQLite has no such setting and ignores it).
     """
     params = {"b": budget_id, "p": period_start, "x": amount_pusd, "limit": limit_pusd}
-    row = conn.execute(_RESERVE, params).first()
+    relaxing = relax_commit and conn.dialect.name == "postgresql"
+    row = conn.execute(_RESERVE_RELAXING if relaxing else _RESERVE, params).first()
     return None if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
 
 
@@ -157,9 +179,38 @@ def settle(
     conn: Connection, *, budget_id: int, period_start: str, reserved_pusd: int, spent_pusd: int
 ) -> CounterState | None:
     """Swap a reservation for the real cost in one statement; None if the row is gone."""
-    params = {"b": budget_id, "p": period_start, "r": reserved_pusd, "s": spent_pusd}
-    row = conn.execute(_SETTLE, params).first()
-    return None if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
+    return settled_state(
+        conn.execute(
+            _SETTLE,
+            settle_params(
+                budget_id=budget_id,
+                period_start=period_start,
+                reserved_pusd=reserved_pusd,
+                spent_pusd=spent_pusd,
+            ),
+        ).first()
+    )
+
+
+def settle_statement() -> Any:
+    """The settlement UPDATE (for callers that attach work to it, see storage.accounting)."""
+    return _SETTLE
+
+
+def settle_params(
+    *, budget_id: int, period_start: str, reserved_pusd: int, spent_pusd: int
+) -> dict[str, object]:
+    """The bind parameters of the settlement UPDATE."""
+    return {"b": budget_id, "p": period_start, "r": reserved_pusd, "s": spent_pusd}
+
+
+def settled_state(row: Any) -> CounterState | None:
+    """The counter state a settlement UPDATE returned; None when no row matched."""
+    if row is None:
+        return None
+    return CounterState(
+        row.spent_pusd, row.reserved_pusd, bool(row.alert80_sent), bool(row.alert100_sent)
+    )
 
 
 def read_counter(conn: Connection, *, budget_id: int, period_start: str) -> CounterState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +12,16 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlmodel import Session, create_engine
 
 logger = logging.getLogger(__name__)
+
+# A PostgreSQL connection back from the pool within this many seconds is checked by
+# looking at its socket only; one idle for longer also gets a round-trip ping.
+IDLE_PING_AFTER = 10.0
+_RETURNED_AT = "byokbot_returned_at"
 
 
 class DatabaseDown(Exception):
@@ -57,10 +63,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
+        # Liveness is checked by `_check_alive` below instead of a ping per checkout: the
+        # ping is a round trip, and a turn checks out two connections.
+        pool_pre_ping=False,
         pool_size=10,
         max_overflow=20,
         pool_timeout=10,
@@ -69,6 +77,45 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         pool_use_lifo=True,
         connect_args={"connect_timeout": 5},
     )
+    event.listen(engine, "checkout", _check_alive)
+    event.listen(engine, "checkin", _note_return)
+    return engine
+
+
+def _note_return(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _check_alive(
+    dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Replace a pooled PostgreSQL connection that the server or the network closed.
+
+    An idle connection has nothing to read: if its socket is readable, the server sent
+    its goodbye (restart, `pg_terminate_backend`, idle timeout) or closed it, so it is
+    replaced without a round trip. Connections idle for a while are pinged as well, for
+    the drops that leave no trace on the socket (a firewall forgetting the flow).
+    """
+    returned = record.info.get(_RETURNED_AT)
+    if returned is None:
+        return  # connected just now
+    if dbapi_conn.closed or _readable(dbapi_conn.fileno()):
+        raise DisconnectionError("the server closed the connection")
+    if time.monotonic() - returned > IDLE_PING_AFTER:
+        try:
+            dbapi_conn.autocommit = True  # one round trip, no BEGIN/ROLLBACK around it
+            try:
+                dbapi_conn.execute(";")
+            finally:
+                dbapi_conn.autocommit = False
+        except Exception as exc:
+            raise DisconnectionError("the connection failed its ping") from exc
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def is_sqlite(engine: Engine) -> bool:

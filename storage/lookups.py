@@ -9,20 +9,24 @@ digest channel come together with the budgets that cover one agent.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, column, func, or_, select, values
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Row
 
 from storage.budgets import BudgetRow
-from storage.models import Agent, Budget, ChannelBinding, ProviderKey, Workspace
+from storage.events import claim_event
+from storage.models import Agent, Budget, ChannelBinding, ProcessedEvent, ProviderKey, Workspace
 
 _AGENTS = Agent.__table__  # type: ignore[attr-defined]
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _BINDINGS = ChannelBinding.__table__  # type: ignore[attr-defined]
 _KEYS = ProviderKey.__table__  # type: ignore[attr-defined]
 _WORKSPACES = Workspace.__table__  # type: ignore[attr-defined]
+_EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
 # An agent with its key, read in the same statement; the key must be the workspace's own.
 _AGENT_AND_KEY = _AGENTS.outerjoin(
     _KEYS, and_(_KEYS.c.id == _AGENTS.c.key_id, _KEYS.c.workspace_id == _AGENTS.c.workspace_id)
@@ -154,35 +158,81 @@ def default_agent(conn: Connection, *, workspace_id: str) -> AgentRow | None:
     return _row(conn.execute(_DEFAULT, {"w": workspace_id}).first())
 
 
+_SETTINGS = (
+    _WORKSPACES.c.timezone,
+    _WORKSPACES.c.digest_channel,
+    _BUDGETS.c.id,
+    _BUDGETS.c.target,
+    _BUDGETS.c.period,
+    _BUDGETS.c.limit_pusd,
+)
+_COVERING = and_(
+    _BUDGETS.c.workspace_id == _WORKSPACES.c.id,
+    or_(_BUDGETS.c.target == "workspace", _BUDGETS.c.agent_id == bindparam("a")),
+)
 # The workspace's settings and the budgets covering one agent, in one round trip.
 _WORKSPACE_AND_BUDGETS = (
-    select(
-        _WORKSPACES.c.timezone,
-        _WORKSPACES.c.digest_channel,
-        _BUDGETS.c.id,
-        _BUDGETS.c.target,
-        _BUDGETS.c.period,
-        _BUDGETS.c.limit_pusd,
-    )
-    .select_from(
-        _WORKSPACES.outerjoin(
-            _BUDGETS,
-            and_(
-                _BUDGETS.c.workspace_id == _WORKSPACES.c.id,
-                or_(_BUDGETS.c.target == "workspace", _BUDGETS.c.agent_id == bindparam("a")),
-            ),
-        )
-    )
+    select(*_SETTINGS)
+    .select_from(_WORKSPACES.outerjoin(_BUDGETS, _COVERING))
     .where(_WORKSPACES.c.id == bindparam("w"))
     .order_by(_BUDGETS.c.id)  # the lock order of reservations
 )
+
+
+def _claim_and_load() -> Any:
+    # PostgreSQL: the event claim as a data-modifying CTE, and the settings read from a
+    # one-row VALUES so that the answer has a row (saying whether the claim took) even
+    # when the workspace has none.
+    claim = (
+        pg_insert(_EVENTS)
+        .values(event_key=bindparam("k"), created_at=bindparam("at"))
+        .on_conflict_do_nothing(index_elements=["event_key"])
+        .returning(_EVENTS.c.event_key)
+        .cte("claim")
+    )
+    one = values(column("n", Integer), name="one").data([(1,)])
+    claimed = select(func.count()).select_from(claim).scalar_subquery().label("claimed")
+    return (
+        select(claimed, *_SETTINGS)
+        .select_from(
+            one.outerjoin(_WORKSPACES, _WORKSPACES.c.id == bindparam("w")).outerjoin(
+                _BUDGETS, _COVERING
+            )
+        )
+        .order_by(_BUDGETS.c.id)
+    )
+
+
+_CLAIM_AND_LOAD = _claim_and_load()
 
 
 def workspace_and_budgets(
     conn: Connection, *, workspace_id: str, agent_id: str
 ) -> tuple[WorkspaceRow, tuple[BudgetRow, ...]]:
     """The workspace's timezone and digest channel, and the budgets that cover the agent."""
-    rows = conn.execute(_WORKSPACE_AND_BUDGETS, {"w": workspace_id, "a": agent_id}).all()
+    return _settings(conn.execute(_WORKSPACE_AND_BUDGETS, {"w": workspace_id, "a": agent_id}).all())
+
+
+def claim_and_load(
+    conn: Connection, *, event_key: str, at: dt.datetime, workspace_id: str, agent_id: str
+) -> tuple[bool, WorkspaceRow, tuple[BudgetRow, ...]]:
+    """Claim a platform event id and read `workspace_and_budgets`; one statement on PostgreSQL.
+
+    The first item says whether this call claimed the event (False: a duplicate, and
+    the rest is not to be used).
+    """
+    if conn.dialect.name != "postgresql":
+        if not claim_event(conn, event_key=event_key, at=at):
+            return False, WorkspaceRow(), ()
+        return True, *workspace_and_budgets(conn, workspace_id=workspace_id, agent_id=agent_id)
+    params = {"k": event_key, "at": at, "w": workspace_id, "a": agent_id}
+    rows = conn.execute(_CLAIM_AND_LOAD, params).all()
+    if not rows[0].claimed:
+        return False, WorkspaceRow(), ()
+    return True, *_settings(rows)  # no workspace row: the defaults, no budgets
+
+
+def _settings(rows: Sequence[Any]) -> tuple[WorkspaceRow, tuple[BudgetRow, ...]]:
     if not rows:
         return WorkspaceRow(), ()
     first = rows[0]

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 from bot import budgets
 from bot.core import Core
@@ -125,6 +126,45 @@ def test_later_refusal_releases_earlier_reservations(services: Services) -> None
     assert world.counter(agent_budget).spent_pusd == to_pico(Decimal("0.07"))
     assert world.counter(ws_budget).spent_pusd == to_pico(Decimal("0.07"))
     assert world.counter(ws_budget).reserved_pusd == 0
+
+
+def test_only_a_wholly_successful_reservation_relaxes_the_commit(services: Services) -> None:
+    """PostgreSQL's commit skips the WAL flush only when a call follows (and settles durably)."""
+    world = World(services)
+    world.workspace()
+    agent = world.agent("writer", key_id=None)
+    world.budget("1.00", agent_id=agent)  # reserved first (lower id)
+    world.budget("0.10")
+    engine = services.engine
+    postgres = engine.dialect.name == "postgresql"
+    now = dt.datetime(2026, 11, 27, 12, tzinfo=UTC)
+    with engine.connect() as conn:
+        rows = applicable_budgets(conn, workspace_id=world.workspace_id, agent_id=agent)
+
+    def held(usd: str) -> tuple[budgets.Held, ...]:
+        amount = to_pico(Decimal(usd))
+        return budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
+
+    def relaxed(conn: Connection) -> bool:
+        if not postgres:
+            return False
+        return conn.execute(text("SELECT current_setting('synchronous_commit')")).scalar() == "off"
+
+    with engine.begin() as conn:
+        small = held("0.05")
+        reservation = budgets.reserve(
+            conn, small, amount_pusd=small[0].amount_pusd, relax_commit=True
+        )
+        assert reservation.commit_relaxed and relaxed(conn) == postgres
+    with engine.begin() as conn:
+        assert not relaxed(conn)  # the setting ends with its transaction
+        large = held("0.20")  # the agent's budget takes it, the workspace's refuses
+        with pytest.raises(BudgetExceeded):
+            budgets.reserve(conn, large, amount_pusd=large[0].amount_pusd, relax_commit=True)
+        assert not relaxed(conn)
+    with engine.begin() as conn:
+        reservation = budgets.reserve(conn, small, amount_pusd=small[0].amount_pusd)
+        assert not reservation.commit_relaxed and not relaxed(conn)
 
 
 async def test_agent_budget_does_not_limit_other_agents(

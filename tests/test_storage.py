@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import threading
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
+import storage.engine
 from bot.money import from_pico, to_pico
 from storage.audit import add_audit, recent_audit
 from storage.engine import (
@@ -35,6 +37,7 @@ from storage.models import (
 )
 from storage.workspaces import ensure_workspace
 from tests.logcapture import LogCapture
+from tests.tcpproxy import TcpProxy
 
 
 def _key(workspace_id: str, name: str) -> ProviderKey:
@@ -192,26 +195,68 @@ def test_unreachable_database_retries_then_raises(log_capture: LogCapture) -> No
 
 
 def _terminate_others(url: str) -> int:
+    """Kill every other session of the database and wait until they are gone."""
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     database = make_url(url).database
+    others = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
     with psycopg.connect(libpq, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (database,),
-        ).fetchall()
+        rows = conn.execute(f"SELECT pg_terminate_backend(pid) {others}", (database,)).fetchall()
+        for _ in range(100):  # pg_terminate_backend only signals; the exit comes after
+            if not conn.execute(f"SELECT 1 {others}", (database,)).fetchall():
+                break
+            time.sleep(0.05)
     return len(rows)
 
 
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    assert isinstance(pid, int)
+    return pid
+
+
 def test_postgres_connections_dropped_by_the_server_are_replaced(pg_url: str) -> None:
-    """Pool pre-ping: after the server kills every connection, the next use just works."""
+    """A pooled connection the server killed is replaced on checkout, unseen by the caller."""
     engine = make_engine(pg_url)
     try:
-        with engine.connect() as conn:
-            first = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        first = _backend_pid(engine)
+        assert _backend_pid(engine) == first  # the pool hands the same connection back
         assert _terminate_others(pg_url) >= 1
-        with engine.connect() as conn:
-            second = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-        assert second != first
+        assert _backend_pid(engine) != first
     finally:
         engine.dispose()
+
+
+def test_postgres_idle_connections_lost_silently_are_pinged_and_replaced(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection a middlebox forgot shows nothing on its socket; the idle ping finds it."""
+    url = make_url(pg_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        try:
+            first = _backend_pid(engine)
+            proxy.forget()
+            monkeypatch.setattr(storage.engine, "IDLE_PING_AFTER", 0.0)  # "idle for long"
+            assert _backend_pid(engine) != first
+        finally:
+            engine.dispose()
+
+
+def test_postgres_recently_used_connections_are_not_pinged(pg_url: str) -> None:
+    """The price of skipping the ping: a flow lost silently moments ago fails one use.
+
+    The failure is an ordinary outage error (a turn answers "temporarily unavailable"),
+    and the pool is renewed by it, so the next use works.
+    """
+    url = make_url(pg_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        try:
+            first = _backend_pid(engine)
+            proxy.forget()
+            with pytest.raises(OperationalError):
+                _backend_pid(engine)
+            assert _backend_pid(engine) != first
+        finally:
+            engine.dispose()

@@ -1,0 +1,114 @@
+"""After a provider call: its usage row, the settlement of its reservation, alerts, key state.
+
+Three resumable steps (see `transactions.Steps`), each applied at most once:
+1. the usage row, the key's last-used time and the first budget counter's settlement —
+   one statement on PostgreSQL, run outside a transaction block (one round trip,
+   committed durably);
+2. only when there is more: the other counters (in budget id order, the lock order of
+   reservations) and marking a rejected key failing;
+3. only when a counter reached an alert level it has not had this period: the claims of
+   the 80% / 100% alerts.
+A turn in a workspace with one budget therefore settles in a single round trip; an
+empty step sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from bot import budgets, usage
+from bot.budgets import Alert, Held, Reservation
+from bot.transactions import Commit, Steps
+from bot.usage import CallFacts, CallResult
+from storage.accounting import CounterSettlement, settle_call, settle_counter
+from storage.budgets import CounterState
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What the bookkeeping of a call found: alerts it claimed, a key it marked failing."""
+
+    alerts: list[Alert]
+    newly_failing: bool
+
+
+class CallBooks:
+    """The bookkeeping of one finished call, as `steps` for a `TransactionRunner`."""
+
+    def __init__(
+        self,
+        *,
+        facts: CallFacts,
+        result: CallResult,
+        at: dt.datetime,
+        reservation: Reservation | None,
+        key_last_used: dt.datetime | None,
+        alerts_wanted: bool,
+    ) -> None:
+        self.facts = facts
+        self.result = result
+        self.at = at
+        self.held: tuple[Held, ...] = () if reservation is None else reservation.held
+        self.key_last_used = key_last_used
+        self.alerts_wanted = alerts_wanted
+        # Written by the steps (wholly, so a retried step overwrites a failed attempt)
+        # and read only for the steps that committed.
+        self._states: list[CounterState | None] = []
+        self._failing = False
+        self._alerts_claimed: list[Alert] = []
+        self.steps = Steps(
+            [
+                (self._settle_first, Commit.STATEMENT),
+                (self._settle_rest, Commit.DURABLE),
+                (self._claim_alerts, Commit.DURABLE),
+            ]
+        )
+
+    def settled(self) -> Settled:
+        """What the committed steps found (nothing for the steps that did not commit)."""
+        done = len(self.steps.results)
+        return Settled(
+            alerts=list(self._alerts_claimed) if done > 2 else [],
+            newly_failing=self._failing if done > 1 else False,
+        )
+
+    def _settlement(self, item: Held) -> CounterSettlement:
+        return CounterSettlement(
+            budget_id=item.budget_id,
+            period_start=item.period_key,
+            reserved_pusd=item.amount_pusd,
+            spent_pusd=self.result.cost_pusd or 0,
+        )
+
+    def _settle_first(self, conn: Connection) -> None:
+        state = settle_call(
+            conn,
+            usage_row=usage.row_values(self.facts, self.result, at=self.at),
+            touch_key=usage.key_to_touch(
+                self.facts, self.result, at=self.at, last_used=self.key_last_used
+            ),
+            at=self.at,
+            counter=self._settlement(self.held[0]) if self.held else None,
+        )
+        self._states = [state] if self.held else []
+
+    def _settle_rest(self, conn: Connection) -> None:
+        first = self._states[:1]
+        self._states = first + [
+            settle_counter(conn, self._settlement(item)) for item in self.held[1:]
+        ]
+        self._failing = False
+        if self.result.status == usage.KEY_REJECTED and self.facts.key_id is not None:
+            self._failing = usage.mark_key_failing(
+                conn, key_id=self.facts.key_id, reason="rejected by the provider"
+            )
+
+    def _claim_alerts(self, conn: Connection) -> None:
+        claimed: list[Alert] = []
+        if self.alerts_wanted:
+            for item, state in zip(self.held, self._states, strict=True):
+                claimed.extend(budgets.claim_alerts(conn, item, state))
+        self._alerts_claimed = claimed
