@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, column, func, or_, select, values
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Row
 
@@ -190,7 +190,7 @@ def _claim_and_load() -> Any:
         .returning(_EVENTS.c.event_key)
         .cte("claim")
     )
-    one = values(column("n", Integer), name="one").data([(1,)])
+    one = select(literal(1).label("n")).subquery("one")  # (VALUES would not be cached)
     claimed = select(func.count()).select_from(claim).scalar_subquery().label("claimed")
     return (
         select(claimed, *_SETTINGS)

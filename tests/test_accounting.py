@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot import budgets
 from bot.accounting import CallBooks
+from bot.core import Core
 from bot.dedupe import Deduper
 from bot.money import to_pico
 from bot.providers.base import Usage
@@ -20,7 +22,10 @@ from bot.transactions import Commit, Steps, TransactionRunner
 from bot.usage import CallFacts, CallResult, row_values
 from storage.accounting import CounterSettlement, settle_call
 from storage.budgets import applicable_budgets, ensure_counter, try_reserve
-from tests.turnkit import World, make_services
+from tests.fakes.fixtures import *  # noqa: F403
+from tests.fakes.fixtures import TEST_KEY
+from tests.fakes.providers import FakeOpenAI
+from tests.turnkit import World, make_services, talk
 
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
 AT = NOW.replace(tzinfo=None)
@@ -222,3 +227,43 @@ def test_claim_and_load_claims_once_and_reads_the_settings(engine: Engine, world
             conn, workspace_id="slack:T-none", event_id="Ev1", agent_id=agent_id, now=NOW
         )
     assert other[0] is True and other[2] == ()  # another workspace: its own claim, no budgets
+
+
+class CompileLog(logging.Handler):
+    """SQLAlchemy's per-statement cache verdicts ("[cached since …]", "[generated in …]")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verdicts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("["):
+            self.verdicts.append(message.split("]")[0] + "]")
+
+
+async def test_a_turn_compiles_no_sql_after_the_first(
+    services: Services, world: World, openai_fake: FakeOpenAI
+) -> None:
+    """Every statement of a turn comes from the compiled cache (an uncacheable one costs
+    a compilation on every message)."""
+    key_id = world.key("k", secret=TEST_KEY, base_url=openai_fake.base_url)
+    agent_id = world.agent("writer", key_id=key_id)
+    world.bind(agent_id, "C1")
+    world.budget("5")
+    world.budget("5", agent_id=agent_id)
+    core = Core(services)
+    for warm_up in ("first", "second"):  # the second settles without touching the key
+        await talk(core, world, f"<@UBOT> {warm_up}")
+    engine_log = logging.getLogger("sqlalchemy.engine.Engine")
+    handler, level = CompileLog(), engine_log.level
+    engine_log.addHandler(handler)
+    engine_log.setLevel(logging.INFO)
+    try:
+        reply = await talk(core, world, "<@UBOT> third")
+    finally:
+        engine_log.removeHandler(handler)
+        engine_log.setLevel(level)
+    assert reply.last.kind == "stream"
+    assert len(handler.verdicts) >= 4, handler.verdicts
+    assert all(v.startswith("[cached since") for v in handler.verdicts), handler.verdicts
