@@ -12,7 +12,8 @@ Reported per backend:
 - bare provider request (the baseline, measured in the same run with the same client);
 - per-message overhead = the whole console turn minus the time inside the provider
   stream, per message (p50, p99) — the core's own cost (routing, database, pricing);
-- messages per second one at a time, and with `--concurrency` turns in flight.
+- messages per second one at a time, and with `--concurrency` turns in flight;
+- SQL statements per message (each a round trip to a PostgreSQL server).
 Targets: overhead p50 <= 2 ms, p99 <= 10 ms; >= 300 messages/s.
 """
 
@@ -159,6 +160,7 @@ async def bench_backend(
             bare.append(time.perf_counter() - started)
         bare_cpu = (time.process_time() - cpu) / messages
         timed.spent.clear()
+        statements = StatementCount(engine)
         totals: list[float] = []
         cpu = time.process_time()
         began = time.perf_counter()
@@ -169,6 +171,7 @@ async def bench_backend(
             totals.append(time.perf_counter() - started)
         sequential = messages / (time.perf_counter() - began)
         turn_cpu = (time.process_time() - cpu) / messages
+        statements.stop()
         assert len(timed.spent) == messages, "some messages never reached the provider"
         overhead = [t - p for t, p in zip(totals, timed.spent, strict=True)]
         gate = asyncio.Semaphore(concurrency)
@@ -197,7 +200,26 @@ async def bench_backend(
         "bare_cpu": bare_cpu * 1000,
         "turn_cpu": turn_cpu * 1000,
         "commit": commit_ms,
+        "statements": statements.count / messages,
     }
+
+
+class StatementCount:
+    """SQL statements an engine sends while counting (each a round trip to a server)."""
+
+    def __init__(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        self.engine, self.count = engine, 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+
+    def _statement(self, *_args: object) -> None:
+        self.count += 1
+
+    def stop(self) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._statement)
 
 
 def durable_commit_ms(engine: Engine) -> float:
@@ -238,6 +260,10 @@ def report(backend: str, r: dict[str, float], concurrency: int) -> bool:
     print(
         f"cpu per message         {r['turn_cpu']:7.3f} ms in this process "
         f"(bare request {r['bare_cpu']:.3f} ms, so {r['turn_cpu'] - r['bare_cpu']:.3f} ms is ours)"
+    )
+    print(
+        f"statements per message  {r['statements']:7.1f} (on PostgreSQL plus BEGIN and COMMIT "
+        "of the one transaction: see docs/DESIGN.md)"
     )
     print(
         f"reference: one durable commit on this database takes {r['commit']:.3f} ms "
