@@ -19,7 +19,8 @@ HEALTH_TIMEOUT = 3.0
 
 
 def _ping(engine: Engine) -> None:
-    # Pool pre-ping replaces connections the database dropped, so this recovers by itself.
+    # The pool replaces connections the database dropped (storage/engine.py), so this
+    # recovers by itself.
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 

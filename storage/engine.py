@@ -48,7 +48,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create the engine for `url` with pre-ping so a database that went away reconnects."""
+    """Create the engine for `url`; pooled connections a database dropped are replaced."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

@@ -66,7 +66,7 @@ async def test_postgres_outage_and_recovery(pg_url: str, master_key: str) -> Non
             assert (await bot.run("agent create w --key prod --model m")).last == UNAVAILABLE
         finally:
             _allow_connections(pg_url, allow=True)
-        # No restart, no reconnect call: the pool's pre-ping brings it back by itself.
+        # No restart, no reconnect call: the pool replaces the dropped connections itself.
         assert "prod" in (await bot.run("key list")).last
         assert "created" in (await bot.run("agent create w --key prod --model m")).last
     finally:
