@@ -7,9 +7,7 @@ refuses new ones, and the server terminating the backend that is in the middle o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import socket
 import threading
 from collections.abc import Iterator
 
@@ -23,6 +21,7 @@ from bot.errors import DatabaseUnavailable
 from storage.engine import make_engine, session_scope
 from storage.models import DigestRun
 from tests.logcapture import LogCapture
+from tests.tcpproxy import TcpProxy
 from tests.test_digest_support import (
     RecordingPoster,
     add_usage,
@@ -35,80 +34,11 @@ NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 WS = "slack:T1"
 
 
-class TcpProxy:
-    """Forwards a local port to PostgreSQL; `down()` drops all connections and refuses new ones."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port = self._listener.getsockname()[1]
-        self._up = threading.Event()
-        self._up.set()
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self._thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not self._up.is_set():
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._sockets |= {client, upstream}
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while chunk := src.recv(65536):
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                self._drop(sock)
-
-    def _drop(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def down(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        self._up.clear()
-        with self._lock:
-            open_sockets = list(self._sockets)
-        for sock in open_sockets:
-            self._drop(sock)
-
-    def up(self) -> None:
-        """Accept connections again."""
-        self._up.set()
-
-    def close(self) -> None:
-        self.down()
-        self._closed.set()
-        self._listener.close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
 def proxied(pg_url: str) -> Iterator[tuple[str, TcpProxy]]:
     """(URL through the proxy, proxy) for a fresh PostgreSQL database."""
     url = make_url(pg_url)
-    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     try:
         yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(False), proxy
     finally:
@@ -131,14 +61,14 @@ async def test_database_down_then_back(
     engine = make_engine(proxy_url)
     services = make_services(engine, posters={"slack": poster}, now=NOW)
     try:
-        proxy.down()
+        proxy.cut()
         assert await run_due_digests(services) == 0
         assert "digest check skipped: database unavailable" in log_capture.text
         with pytest.raises(DatabaseUnavailable):
             await post_digest(services, workspace_id=WS, force=True)
         assert poster.posts == [] and claims(pg_url) == []
 
-        proxy.up()
+        proxy.restore()
         assert await run_due_digests(services) == 1
         assert [run.status for run in claims(pg_url)] == ["posted"]
     finally:
@@ -197,8 +127,8 @@ async def test_outage_while_posting_is_marked_once_the_database_returns(
         add_workspace(direct, WS)
 
     def outage() -> None:
-        proxy.down()
-        threading.Timer(1.5, proxy.up).start()
+        proxy.cut()
+        threading.Timer(1.5, proxy.restore).start()
 
     poster = RecordingPoster(on_post=outage)
     engine = make_engine(proxy_url)
