@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,9 +23,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from bot.masterkey import generate_key
+from bot.services import Services
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from tests.logcapture import LogCapture
+from tests.turnkit import World, make_services
 
 BACKEND = os.environ.get("BYOKBOT_TEST_DB", "sqlite").strip().lower()
 POSTGRES_URL = os.environ.get(
@@ -182,6 +184,22 @@ def engine(database_url: str) -> Iterator[Engine]:
 def master_key() -> str:
     """A fresh master key: base64 of 32 random bytes."""
     return generate_key()
+
+
+@pytest.fixture
+async def services(engine: Engine, master_key: str) -> AsyncIterator[Services]:
+    """The core's services on `engine`, with providers allowed to reach the local fakes."""
+    svc = make_services(engine, master_key)
+    yield svc
+    await svc.providers.aclose()
+
+
+@pytest.fixture
+def world(services: Services) -> World:
+    """Rows of the workspace `slack:T1` (created), made directly for a test."""
+    w = World(services)
+    w.workspace()
+    return w
 
 
 @pytest.fixture

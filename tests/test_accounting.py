@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -25,25 +24,11 @@ from storage.budgets import applicable_budgets, ensure_counter, try_reserve
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
-from tests.turnkit import World, make_services, talk
+from tests.turnkit import World, talk
 
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
 AT = NOW.replace(tzinfo=None)
 PERIOD = "2026-11-27"
-
-
-@pytest.fixture
-async def services(engine: Engine, master_key: str) -> AsyncIterator[Services]:
-    svc = make_services(engine, master_key)
-    yield svc
-    await svc.providers.aclose()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    w = World(services)
-    w.workspace()
-    return w
 
 
 class Statements:

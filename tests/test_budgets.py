@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from bot import budgets
 from bot.core import Core
@@ -20,7 +19,7 @@ from storage.budgets import applicable_budgets, read_counter
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
-from tests.turnkit import Clock, World, make_services, talk
+from tests.turnkit import Clock, World, talk
 
 UTC = dt.UTC
 
@@ -86,13 +85,6 @@ def test_period_window(period: str, now: dt.datetime, tz: str, key: str, resets:
     assert got_key == key
     assert budgets.format_reset(resets_at) == resets
     assert resets_at > now
-
-
-@pytest.fixture
-async def services(engine: Engine, master_key: str) -> AsyncIterator[Services]:
-    svc = make_services(engine, master_key)
-    yield svc
-    await svc.providers.aclose()
 
 
 def test_later_refusal_releases_earlier_reservations(services: Services) -> None:

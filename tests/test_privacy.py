@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 
 from bot.boundary import CommandRequest
 from bot.core import Core
@@ -15,7 +15,7 @@ from bot.services import Services
 from tests.fakes.providers import FakeOpenAI
 from tests.helpers import run_byokbot
 from tests.logcapture import LogCapture
-from tests.turnkit import RecordingSink, World, make_services
+from tests.turnkit import RecordingSink, World
 
 SECRET = "sk-proj-PrivacyKey7f3Qa0123456789abcdefghij"
 LEAKED = "sk-ant-api03-LeakedInChat0123456789abcdefXYZ"
@@ -95,13 +95,6 @@ def test_pg_dump_holds_no_content(pg_url: str, tmp_path: Path, fake: FakeOpenAI)
     ).stdout
     assert b"usage_events" in dump and b"openai-prod" in dump
     assert_absent(dump, "pg_dump")
-
-
-@pytest.fixture
-async def services(engine: Engine, master_key: str) -> AsyncIterator[Services]:
-    svc = make_services(engine, master_key)
-    yield svc
-    await svc.providers.aclose()
 
 
 async def test_every_logger_at_debug_sees_no_content(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from sqlalchemy.engine import Engine
 
 from bot.core import Core
 from bot.routing import NO_AGENT_HINT, Route, route
@@ -13,21 +10,7 @@ from bot.services import Services
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
-from tests.turnkit import World, make_services, talk
-
-
-@pytest.fixture
-async def services(engine: Engine, master_key: str) -> AsyncIterator[Services]:
-    svc = make_services(engine, master_key)
-    yield svc
-    await svc.providers.aclose()
-
-
-@pytest.fixture
-def world(services: Services) -> World:
-    w = World(services)
-    w.workspace()
-    return w
+from tests.turnkit import World, talk
 
 
 @pytest.fixture

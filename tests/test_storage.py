@@ -6,6 +6,7 @@ import datetime as dt
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -227,36 +228,40 @@ def test_postgres_connections_dropped_by_the_server_are_replaced(pg_url: str) ->
         engine.dispose()
 
 
-def test_postgres_idle_connections_lost_silently_are_pinged_and_replaced(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A connection a middlebox forgot shows nothing on its socket; the idle ping finds it."""
+@pytest.fixture
+def through_proxy(pg_url: str) -> Iterator[tuple[Engine, TcpProxy]]:
+    """An engine whose connections pass a TCP proxy that can lose them silently."""
     url = make_url(pg_url)
     with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
         try:
-            first = _backend_pid(engine)
-            proxy.forget()
-            monkeypatch.setattr(storage.engine, "IDLE_PING_AFTER", 0.0)  # "idle for long"
-            assert _backend_pid(engine) != first
+            yield engine, proxy
         finally:
             engine.dispose()
 
 
-def test_postgres_recently_used_connections_are_not_pinged(pg_url: str) -> None:
+def test_postgres_idle_connections_lost_silently_are_pinged_and_replaced(
+    through_proxy: tuple[Engine, TcpProxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection a middlebox forgot shows nothing on its socket; the idle ping finds it."""
+    engine, proxy = through_proxy
+    first = _backend_pid(engine)
+    proxy.forget()
+    monkeypatch.setattr(storage.engine, "IDLE_PING_AFTER", 0.0)  # "idle for long"
+    assert _backend_pid(engine) != first
+
+
+def test_postgres_recently_used_connections_are_not_pinged(
+    through_proxy: tuple[Engine, TcpProxy],
+) -> None:
     """The price of skipping the ping: a flow lost silently moments ago fails one use.
 
     The failure is an ordinary outage error (a turn answers "temporarily unavailable"),
     and the pool is renewed by it, so the next use works.
     """
-    url = make_url(pg_url)
-    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
-        try:
-            first = _backend_pid(engine)
-            proxy.forget()
-            with pytest.raises(OperationalError):
-                _backend_pid(engine)
-            assert _backend_pid(engine) != first
-        finally:
-            engine.dispose()
+    engine, proxy = through_proxy
+    first = _backend_pid(engine)
+    proxy.forget()
+    with pytest.raises(OperationalError):
+        _backend_pid(engine)
+    assert _backend_pid(engine) != first
