@@ -8,12 +8,13 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from bot import budgets
 from bot.accounting import CallBooks
 from bot.core import Core
 from bot.dedupe import Deduper
+from bot.errors import DatabaseUnavailable
 from bot.money import to_pico
 from bot.providers.base import Usage
 from bot.services import Services
@@ -21,9 +22,11 @@ from bot.transactions import Commit, Steps, TransactionRunner
 from bot.usage import CallFacts, CallResult, row_values
 from storage.accounting import CounterSettlement, settle_call
 from storage.budgets import applicable_budgets, ensure_counter, try_reserve
+from storage.engine import make_engine
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
+from tests.tcpproxy import TcpProxy
 from tests.turnkit import World, talk
 
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
@@ -252,3 +255,33 @@ async def test_a_turn_compiles_no_sql_after_the_first(
     assert reply.last.kind == "stream"
     assert len(handler.verdicts) >= 4, handler.verdicts
     assert all(v.startswith("[cached since") for v in handler.verdicts), handler.verdicts
+
+
+async def test_statement_steps_survive_an_outage_and_apply_once(pg_url: str) -> None:
+    """The database goes away under a statement step: an outage, then a clean resume."""
+    url = make_url(pg_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        runner = TransactionRunner(engine)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE steps_seen (n INTEGER)"))
+
+            def insert(conn: Connection) -> None:
+                conn.execute(text("INSERT INTO steps_seen (n) VALUES (1)"))
+
+            steps = Steps([(insert, Commit.STATEMENT), (insert, Commit.DURABLE)])
+            proxy.cut()
+            with pytest.raises(DatabaseUnavailable):
+                await runner.run_steps(steps)
+            assert steps.results == []
+            proxy.restore()
+            await runner.run_steps(steps)
+            assert steps.done
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM steps_seen")).scalar() == 2
+                raw = conn.connection.driver_connection
+                assert raw is not None and not getattr(raw, "autocommit", True)
+        finally:
+            runner.close()
+            engine.dispose()
