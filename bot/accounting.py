@@ -61,9 +61,9 @@ class CallBooks:
         self._alerts_claimed: list[Alert] = []
         self.steps = Steps(
             [
-                (self._settle_first, Commit.STATEMENT),
-                (self._settle_rest, Commit.DURABLE),
-                (self._claim_alerts, Commit.DURABLE),
+                (self._settle_first, Commit.AUTOCOMMIT),
+                (self._settle_rest, Commit.TRANSACTION),
+                (self._claim_alerts, Commit.TRANSACTION),
             ]
         )
 

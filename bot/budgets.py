@@ -1,12 +1,12 @@
 """Budgets: periods in the workspace's timezone, atomic reservations, settling, alerts.
 
 A call first reserves its worst-case cost against every budget that covers it (the
-agent's and the workspace's), all inside one transaction: each budget takes one
+agent's and the workspace's), all in one transaction block: each budget takes one
 conditional UPDATE (`… SET reserved = reserved + x WHERE spent + reserved + x <= limit
 RETURNING …`; the period's counter row is created with INSERT … ON CONFLICT DO NOTHING
-when the UPDATE finds none), and if any budget refuses, the reservations made earlier in
-the same transaction are released before it commits. After the call the reservation is swapped for
-the real cost, and the 80% / 100% alert flags are claimed exactly once per period.
+when the UPDATE finds none), and if any budget refuses, nothing stays held. After the
+call the reservation is swapped for the real cost, and the 80% / 100% alert flags are
+claimed exactly once per period.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bot.errors import BudgetExceeded
 from bot.money import format_usd, from_pico
 from storage import budgets as store
 from storage.budgets import BudgetRow
+from storage.engine import transaction_block
 
 ALERT_LEVELS = (80, 100)
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
@@ -98,7 +99,6 @@ class Reservation:
 
     held: tuple[Held, ...]
     amount_pusd: int
-    commit_relaxed: bool = False  # the reserving transaction's commit skips the WAL flush
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +166,22 @@ def reserve(
 ) -> Reservation:
     """Reserve against every budget in `held`, or release what it held and raise `BudgetExceeded`.
 
-    The releases happen in the same transaction, so the caller may still commit its
-    other work (the refusal's usage row, the event claim) with nothing left held. With
-    `relax_commit`, the reservation that completes the set also relaxes the
-    transaction's commit (see `storage.budgets.try_reserve`): only a reservation that
-    wholly succeeded is followed by a call whose settlement commits durably.
+    Several budgets are reserved in one transaction block (see `transaction_block`): if
+    any refuses, the ones before it are released, and on a connection in autocommit the
+    block rolls back, so nothing stays held either way. With `relax_commit`, the
+    reservation that completes the set also relaxes the commit (see
+    `storage.budgets.try_reserve`): only a reservation that wholly succeeded is followed
+    by a call, whose settlement commits durably.
     """
+    if len(held) <= 1:
+        _reserve_each(conn, held, relax_commit=relax_commit)
+    else:
+        with transaction_block(conn):
+            _reserve_each(conn, held, relax_commit=relax_commit)
+    return Reservation(held=tuple(held), amount_pusd=amount_pusd)
+
+
+def _reserve_each(conn: Connection, held: Sequence[Held], *, relax_commit: bool) -> None:
     done: list[Held] = []
     for index, item in enumerate(held):
         last = relax_commit and index == len(held) - 1
@@ -202,9 +212,6 @@ def reserve(
                 resets_at=item.resets_at,
             )
         done.append(item)
-    return Reservation(
-        held=tuple(held), amount_pusd=amount_pusd, commit_relaxed=relax_commit and bool(held)
-    )
 
 
 def _try(conn: Connection, item: Held, *, relax_commit: bool) -> store.CounterState | None:

@@ -91,11 +91,6 @@ class Plan:
         """True when a provider call (and its durable usage-row commit) follows."""
         return self.line is None
 
-    @property
-    def commit_relaxed(self) -> bool:
-        """True when the reservation already relaxed its transaction's commit."""
-        return self.reservation is not None and self.reservation.commit_relaxed
-
 
 class Planner:
     """Runs the pre-call transactions of turns for one `Core`."""

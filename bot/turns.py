@@ -27,7 +27,7 @@ from bot.notices import Notices
 from bot.outcome import Outcome, first_text, footer
 from bot.providers.base import ChatMessage, ChatRequest, KeySpec, StreamItem, TextDelta
 from bot.services import Services
-from bot.transactions import TransactionRunner
+from bot.transactions import Commit, TransactionRunner
 from bot.turnplan import Plan, Planner, build_request, naive_utc
 from bot.usage import CallResult
 from storage.lookups import AgentRow
@@ -36,13 +36,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SETTLE_ATTEMPTS = 3
-
-
-def _continues(plan: Plan | None) -> bool:
-    # A plan that goes on to a provider call ends with a durable commit of its usage
-    # row, which flushes the write-ahead log past this transaction too. A reservation
-    # relaxes the commit itself, in its own statement; this covers calls under no budget.
-    return plan is not None and plan.settled_later and not plan.commit_relaxed
 
 
 class TurnRunner:
@@ -54,27 +47,22 @@ class TurnRunner:
         self.notices = Notices(services)
         self.transactions = TransactionRunner(services.engine)
 
-    async def db(
-        self, fn: Callable[[Connection], T], *, relaxed: Callable[[T], bool] | None = None
-    ) -> T:
-        """Run `fn` in one transaction off the loop; outages raise `DatabaseUnavailable`."""
-        return await self.transactions.run(fn, relaxed=relaxed)
+    async def db(self, fn: Callable[[Connection], T]) -> T:
+        """Run a planning unit off the loop; outages raise `DatabaseUnavailable`."""
+        return await self.transactions.run(fn, commit=Commit.AUTOCOMMIT)
 
     async def run(self, message: IncomingMessage, sink: ReplySink) -> None:
         """Answer one chat message (or ignore it); raises `DatabaseUnavailable` on outages."""
         if message.sender.is_bot or message.is_edit:
             return
         now = self.services.clock()
-        plan = await self.db(
-            lambda conn: self.planner.first(conn, message, now=now), relaxed=_continues
-        )
+        plan = await self.db(lambda conn: self.planner.first(conn, message, now=now))
         if plan is None:
             return
         if plan.line is None and plan.request is None:  # the platform's history comes first
             plan.request = await self._request(message, plan)
             plan = await self.db(
-                lambda conn: self.planner.reserve(conn, plan, now=self.services.clock()),
-                relaxed=_continues,
+                lambda conn: self.planner.reserve(conn, plan, now=self.services.clock())
             )
         await self.notices.alerts(plan.setup, plan.alerts)
         if plan.line is not None:

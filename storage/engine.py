@@ -6,12 +6,12 @@ import logging
 import select
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlmodel import Session, create_engine
@@ -161,3 +161,24 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def transaction_block(conn: Connection) -> Iterator[None]:
+    """Make the statements inside commit together, also on a connection in autocommit.
+
+    Inside a SQLAlchemy transaction this adds nothing (the transaction already makes
+    them atomic). On a connection in autocommit it sends BEGIN and COMMIT itself, and
+    ROLLBACK when the block raises.
+    """
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        yield
+        return
+    conn.exec_driver_sql("BEGIN")
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):  # a dead connection: the server rolled back already
+            conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Row
 
@@ -192,8 +192,9 @@ def _claim_and_load() -> Any:
     )
     one = select(literal(1).label("n")).subquery("one")  # (VALUES would not be cached)
     claimed = select(func.count()).select_from(claim).scalar_subquery().label("claimed")
+    relaxed = func.set_config("synchronous_commit", "off", true()).label("relaxed")
     return (
-        select(claimed, *_SETTINGS)
+        select(claimed, relaxed, *_SETTINGS)
         .select_from(
             one.outerjoin(_WORKSPACES, _WORKSPACES.c.id == bindparam("w")).outerjoin(
                 _BUDGETS, _COVERING
@@ -219,7 +220,10 @@ def claim_and_load(
     """Claim a platform event id and read `workspace_and_budgets`; one statement on PostgreSQL.
 
     The first item says whether this call claimed the event (False: a duplicate, and
-    the rest is not to be used).
+    the rest is not to be used). On PostgreSQL the statement also relaxes the commit of
+    its transaction (no wait for the WAL flush): it is the first step of a turn, whose
+    later writes — the settlement, or the record of a refusal — commit durably and
+    flush the claim with them.
     """
     if conn.dialect.name != "postgresql":
         if not claim_event(conn, event_key=event_key, at=at):

@@ -15,6 +15,7 @@ from bot.errors import BudgetExceeded
 from bot.money import to_pico
 from bot.providers.base import Usage
 from bot.services import Services
+from bot.transactions import Commit, TransactionRunner
 from storage.budgets import applicable_budgets, read_counter
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
@@ -144,10 +145,8 @@ def test_only_a_wholly_successful_reservation_relaxes_the_commit(services: Servi
 
     with engine.begin() as conn:
         small = held("0.05")
-        reservation = budgets.reserve(
-            conn, small, amount_pusd=small[0].amount_pusd, relax_commit=True
-        )
-        assert reservation.commit_relaxed and relaxed(conn) == postgres
+        budgets.reserve(conn, small, amount_pusd=small[0].amount_pusd, relax_commit=True)
+        assert relaxed(conn) == postgres
     with engine.begin() as conn:
         assert not relaxed(conn)  # the setting ends with its transaction
         large = held("0.20")  # the agent's budget takes it, the workspace's refuses
@@ -155,8 +154,44 @@ def test_only_a_wholly_successful_reservation_relaxes_the_commit(services: Servi
             budgets.reserve(conn, large, amount_pusd=large[0].amount_pusd, relax_commit=True)
         assert not relaxed(conn)
     with engine.begin() as conn:
-        reservation = budgets.reserve(conn, small, amount_pusd=small[0].amount_pusd)
-        assert not reservation.commit_relaxed and not relaxed(conn)
+        budgets.reserve(conn, small, amount_pusd=small[0].amount_pusd)
+        assert not relaxed(conn)
+
+
+async def test_several_budgets_reserve_all_or_nothing_without_a_transaction(
+    services: Services,
+) -> None:
+    """The turn's autocommit unit: a refusal by the last budget leaves nothing held."""
+    world = World(services)
+    world.workspace()
+    agent = world.agent("writer", key_id=None)
+    agent_budget = world.budget("1.00", agent_id=agent)
+    ws_budget = world.budget("0.10")
+    now = dt.datetime(2026, 11, 27, 12, tzinfo=UTC)
+    with services.engine.connect() as conn:
+        rows = applicable_budgets(conn, workspace_id=world.workspace_id, agent_id=agent)
+    runner = TransactionRunner(services.engine)
+
+    async def reserve(usd: str) -> None:
+        amount = to_pico(Decimal(usd))
+        held = budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
+        await runner.run(
+            lambda conn: budgets.reserve(conn, held, amount_pusd=amount, relax_commit=True),
+            commit=Commit.AUTOCOMMIT,
+        )
+
+    try:
+        with pytest.raises(BudgetExceeded):
+            await reserve("0.20")
+        for budget_id in (agent_budget, ws_budget):
+            with services.engine.connect() as conn:
+                state = read_counter(conn, budget_id=budget_id, period_start="2026-11-27")
+            assert state.reserved_pusd == 0
+        await reserve("0.05")
+        for budget_id in (agent_budget, ws_budget):
+            assert world.counter(budget_id).reserved_pusd == to_pico(Decimal("0.05"))
+    finally:
+        runner.close()
 
 
 async def test_agent_budget_does_not_limit_other_agents(

@@ -66,14 +66,20 @@ class Watcher(threading.Thread):
             self.engine.dispose()
 
 
-def run_race(url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+def run_race(
+    url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path, *, two_budgets: bool
+) -> None:
     engine = make_engine(url)
     try:
         world = World(make_services(engine, master_key))
         world.workspace()
         key_id = world.key("openai-prod", secret=TEST_KEY, base_url=fake.base_url)
-        world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
-        budget_id = world.budget(str(LIMIT))
+        agent_id = world.agent("tiny", key_id=key_id, max_tokens=1)
+        world.bind(agent_id, "C1")
+        # With two budgets the agent's is the tight one and the workspace's is reserved in
+        # the same all-or-nothing block: refusals must leave nothing held on either.
+        budget_id = world.budget(str(LIMIT), agent_id=agent_id if two_budgets else None)
+        roomy = world.budget(str(LIMIT * 100)) if two_budgets else None
         go = tmp_path / "go"
         env = clean_env({"BYOKBOT_MASTER_KEY": master_key, "PYTHONPATH": str(REPO)})
         workers = [
@@ -123,9 +129,12 @@ def run_race(url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path) -> Non
         assert len(fake.chat_requests) == ok
         assert watcher.samples > 10
         assert watcher.highest <= to_pico(LIMIT), (watcher.highest, to_pico(LIMIT))
-        counter = world.counter(budget_id)
-        assert counter.reserved_pusd == 0
-        assert counter.spent_pusd == ok * to_pico(CALL) <= to_pico(LIMIT)
+        for counted in (budget_id, roomy):
+            if counted is None:
+                continue
+            counter = world.counter(counted)
+            assert counter.reserved_pusd == 0
+            assert counter.spent_pusd == ok * to_pico(CALL) <= to_pico(LIMIT)
         # Every call, refused or not, left exactly one usage row.
         statuses = [row.status for row in world.usage_rows()]
         assert len(statuses) == PROCESSES * TURNS
@@ -134,13 +143,15 @@ def run_race(url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path) -> Non
         engine.dispose()
 
 
+@pytest.mark.parametrize("two_budgets", [False, True], ids=["one-budget", "two-budgets"])
 def test_budget_holds_across_processes_on_postgres(
-    pg_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path
+    pg_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path, two_budgets: bool
 ) -> None:
-    run_race(pg_url, master_key, fake, tmp_path)
+    run_race(pg_url, master_key, fake, tmp_path, two_budgets=two_budgets)
 
 
+@pytest.mark.parametrize("two_budgets", [False, True], ids=["one-budget", "two-budgets"])
 def test_budget_holds_across_processes_on_sqlite(
-    sqlite_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path
+    sqlite_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path, two_budgets: bool
 ) -> None:
-    run_race(sqlite_url, master_key, fake, tmp_path)
+    run_race(sqlite_url, master_key, fake, tmp_path, two_budgets=two_budgets)
