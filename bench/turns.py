@@ -262,8 +262,8 @@ def report(backend: str, r: dict[str, float], concurrency: int) -> bool:
         f"(bare request {r['bare_cpu']:.3f} ms, so {r['turn_cpu'] - r['bare_cpu']:.3f} ms is ours)"
     )
     print(
-        f"statements per message  {r['statements']:7.1f} (on PostgreSQL plus BEGIN and COMMIT "
-        "of the one transaction: see docs/DESIGN.md)"
+        f"statements per message  {r['statements']:7.1f} (on PostgreSQL each its own round trip "
+        "and commit: see docs/DESIGN.md)"
     )
     print(
         f"reference: one durable commit on this database takes {r['commit']:.3f} ms "
