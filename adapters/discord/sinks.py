@@ -20,6 +20,15 @@ from bot.boundary import SecretForm
 
 logger = logging.getLogger(__name__)
 
+# Discord's per-file upload limit where an interaction does not say (no server boosts).
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    return f"{size / 1024:.0f} KiB" if size >= 1024 else f"{size:,} bytes"
+
 
 class InteractionSink:
     """Answers a `/byok` interaction: always ephemeral, a key form as a modal."""
@@ -34,7 +43,8 @@ class InteractionSink:
             if piece.strip():
                 await self._reply(content=piece)
 
-    async def _reply(self, **kwargs: Any) -> None:
+    async def _reply(self, **kwargs: Any) -> bool:
+        """Send one ephemeral answer; False (logged) when Discord refused it."""
         response = self._interaction.response
         try:
             if not response.is_done():
@@ -45,6 +55,8 @@ class InteractionSink:
                 )
         except DISCORD_ERRORS as exc:
             logger.warning("could not answer an interaction (%s)", error_reason(exc))
+            return False
+        return True
 
     async def stream(self, chunks: AsyncIterator[str]) -> str:
         """Commands do not stream: collect the text and send it privately."""
@@ -56,8 +68,22 @@ class InteractionSink:
     async def send_file(
         self, *, filename: str, content: bytes, title: str = "", private: bool = True
     ) -> None:
-        """An ephemeral file (CSV export)."""
-        await self._reply(content=title or None, file=discord.File(io.BytesIO(content), filename))
+        """An ephemeral file (CSV export); one line instead when Discord cannot take it.
+
+        A deferred interaction whose only follow-up failed would stay "thinking…" with no
+        answer, so a file over the size Discord accepts here, or a refused upload, is
+        answered with a line saying so.
+        """
+        limit = getattr(self._interaction, "filesize_limit", None) or DEFAULT_FILESIZE_LIMIT
+        if len(content) > limit:
+            await self.send(
+                f"{filename} is too large to send here ({_size(len(content))}; Discord takes "
+                f"files up to {_size(limit)}). Ask for a shorter period with the since option."
+            )
+            return
+        file = discord.File(io.BytesIO(content), filename)
+        if not await self._reply(content=title or None, file=file):
+            await self.send(f"{filename} could not be sent: Discord refused the upload.")
 
     async def open_secret_form(self, form: SecretForm) -> None:
         """Open the modal; only possible as the interaction's first response."""

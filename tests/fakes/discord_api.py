@@ -4,7 +4,17 @@ One aiohttp app in a background thread serves `/api/v10/...` (the base URL for
 `BYOKBOT_DISCORD_API_URL`) and a websocket at `/gateway` speaking the gateway protocol in
 plain JSON text frames: HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats, and
 dispatches the test pushes (MESSAGE_CREATE, INTERACTION_CREATE). Every REST call is
-recorded; channel messages are kept (created, edited) so tests can read what the bot shows.
+recorded (multipart uploads with their bytes; a file over `attachment_size_limit` gets
+413 as on Discord); channel messages are kept (created, edited) so tests can read what
+the bot shows.
+
+Like Discord, the gateway keeps a session: every dispatch is numbered (`s`) and logged.
+A test can drop the connection (`disconnect(4000)`) or ask the bot to reconnect (op 7);
+a RESUME (op 6) with the session's id and a sequence number it has sent is answered by
+replaying every later dispatch (including those pushed while the bot was away) and then
+RESUMED. A stale resume gets op 9 (not resumable), and the bot must IDENTIFY afresh.
+REST calls can be scripted to answer 429 with Discord's body and rate-limit headers, or
+another error with Discord's `{"message", "code"}` body.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +31,7 @@ from aiohttp import WSMsgType, web
 
 from tests.fakes.discord_gateway import (
     APP_ID,
+    ATTACHMENT_SIZE_LIMIT,
     BOT_ID,
     World,
     app_info,
@@ -39,17 +50,56 @@ EPHEMERAL = 1 << 6
 DEFERRED = 5
 MODAL = 9
 PREFIX = "/api/v10"
+GATEWAY_PATH = "/gateway"  # what GET /gateway/bot names
+RESUME_PATH = "/gateway-resume"  # the session's resume_gateway_url
+
+
+@dataclass
+class Upload:
+    """One file part of a multipart request: form field (`files[0]`), file name, bytes."""
+
+    field: str
+    filename: str
+    content_type: str
+    content: bytes
 
 
 @dataclass
 class Call:
-    """One REST request: method, path after the API prefix, JSON body, uploaded file names."""
+    """One REST request: method, path after the API prefix, JSON body, uploads, our status."""
 
     method: str
     path: str
     body: Any
-    files: list[str] = field(default_factory=list)
+    files: list[Upload] = field(default_factory=list)
     authorization: str = ""
+    at: float = 0.0  # time.monotonic() when it arrived
+    status: int = 200
+
+
+@dataclass
+class RateLimit:
+    """A scripted 429 for the next `times` calls of `method` on paths starting with `prefix`."""
+
+    method: str
+    prefix: str
+    times: int
+    retry_after: float
+    is_global: bool = False
+    until: float = 0.0  # while the bucket is exhausted, early retries get 429 too
+
+
+@dataclass
+class Failure:
+    """A scripted error answer for the next `times` matching calls (uploads only, if set)."""
+
+    method: str
+    prefix: str
+    status: int
+    code: int
+    message: str
+    times: int
+    uploads_only: bool = False
 
 
 class FakeDiscord(LoopServer):
@@ -60,10 +110,23 @@ class FakeDiscord(LoopServer):
     def __init__(self, *, token: str = TOKEN) -> None:
         self.token = token
         self.world = World()
+        # Bytes per uploaded file: told in each interaction, a larger upload gets 413.
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
         self.calls: list[Call] = []
         self.messages: dict[int, dict[str, Any]] = {}  # every message the bot sent or edited
         self.identified: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []  # every RESUME's `d` (token, session_id, seq)
+        self.resumed: list[str] = []  # session ids resumed (RESUMED sent)
+        self.session_id: str | None = None
+        self.close_codes: list[int] = []  # codes the fake closed connections with
+        self.connections: list[str] = []  # path and query of every gateway connection
+        self._sessions = 0
+        self._log: list[dict[str, Any]] = []  # this session's dispatches, by sequence
+        self._live = False  # the current connection has identified or resumed
+        self._rate_limits: list[RateLimit] = []
+        self._failures: list[Failure] = []
         self._lock = threading.Lock()
+        self._gateway_lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -78,8 +141,10 @@ class FakeDiscord(LoopServer):
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
     async def _startup(self) -> None:
+        self._gateway_lock = asyncio.Lock()
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get(GATEWAY_PATH, self._gateway)
+        app.router.add_get(RESUME_PATH, self._gateway)  # READY's resume_gateway_url
         app.router.add_route("*", PREFIX + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -95,13 +160,65 @@ class FakeDiscord(LoopServer):
 
     # -- the test's side ---------------------------------------------------------------
     def push(self, event: str, data: dict[str, Any]) -> None:
-        """Send one dispatch (op 0) with the next sequence number to the connected bot."""
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._dispatch(event, data), self._loop).result(5)
+        """Dispatch (op 0) with the next sequence number; while the bot is away, it is only
+        logged in the session, and replayed when the bot resumes (as Discord does)."""
+        self._call(self._dispatch(event, data))
 
     def connected(self) -> bool:
-        """True once the bot identified on the gateway."""
-        return self._ws is not None and not self._ws.closed and bool(self.identified)
+        """True while a connection that identified or resumed is open."""
+        return self._ws is not None and not self._ws.closed and self._live
+
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the session's last dispatch."""
+        return self._seq
+
+    def disconnect(self, code: int = 4000) -> None:
+        """Close the bot's gateway connection with `code` (4000: unknown error, resumable);
+        the session stays, so the bot may RESUME it."""
+        self._call(self._close(code))
+
+    def expire_session(self) -> None:
+        """Forget the session, as Discord does some time after a disconnect: a RESUME of it
+        gets op 9 (not resumable), and the bot must IDENTIFY again."""
+        self._call(self._expire())
+
+    def request_reconnect(self) -> None:
+        """Send op 7 RECONNECT: the bot must reconnect (and resume); until it has, dispatches
+        are only logged in the session."""
+        self._call(self._reconnect())
+
+    def rate_limit(
+        self,
+        method: str,
+        prefix: str,
+        *,
+        times: int = 1,
+        retry_after: float = 0.5,
+        is_global: bool = False,
+    ) -> None:
+        """Answer the next `times` calls of `method` on `prefix…` with 429 (and any call in
+        that bucket before `retry_after` has passed), as Discord does."""
+        with self._lock:
+            self._rate_limits.append(RateLimit(method, prefix, times, retry_after, is_global))
+
+    def fail(
+        self,
+        method: str,
+        prefix: str,
+        *,
+        status: int,
+        code: int,
+        message: str,
+        times: int = 1,
+        uploads_only: bool = False,
+    ) -> None:
+        """Answer the next `times` calls of `method` on `prefix…` with Discord's error body
+        (`{"message", "code"}`), e.g. 400 / 50035 Invalid Form Body."""
+        with self._lock:
+            self._failures.append(
+                Failure(method, prefix, status, code, message, times, uploads_only)
+            )
 
     def calls_to(self, method: str, prefix: str) -> list[Call]:
         """Recorded calls of `method` whose path starts with `prefix`."""
@@ -137,19 +254,51 @@ class FakeDiscord(LoopServer):
         with self._lock:
             return [f"{c.method} {c.path}" for c in self.calls]
 
+    def _call(self, work: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(work, self._loop).result(5)
+
     # -- gateway -----------------------------------------------------------------------
     async def _send(self, payload: dict[str, Any]) -> None:
         assert self._ws is not None
         await self._ws.send_str(json.dumps(payload))
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        assert self._gateway_lock is not None
+        async with self._gateway_lock:  # one order on the wire: no push inside a replay
+            await self._emit(event, data)
+
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        """Number, log and (when the bot is connected) send a dispatch; hold the lock."""
         self._seq += 1
-        await self._send({"op": 0, "t": event, "s": self._seq, "d": data})
+        payload = {"op": 0, "t": event, "s": self._seq, "d": data}
+        self._log.append(payload)
+        if self.connected():
+            await self._send(payload)
+
+    async def _close(self, code: int) -> None:
+        ws = self._ws
+        self._live = False
+        if ws is not None and not ws.closed:
+            self.close_codes.append(code)
+            await ws.close(code=code, message=b"fake gateway closed the connection")
+
+    async def _expire(self) -> None:
+        assert self._gateway_lock is not None
+        async with self._gateway_lock:
+            self.session_id = None
+            self._log = []
+
+    async def _reconnect(self) -> None:
+        await self._send({"op": 7, "d": None, "s": None, "t": None})
+        self._live = False
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self.connections.append(request.path_qs)
         self._ws = ws
+        self._live = False
         await self._send({"op": 10, "d": {"heartbeat_interval": 41_250}, "s": None, "t": None})
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
@@ -162,49 +311,114 @@ class FakeDiscord(LoopServer):
                 self.identified.append(payload["d"])
                 await self._ready()
             elif op == 6:
-                # No session to resume here: make the bot identify afresh.
-                await self._send({"op": 9, "d": False, "s": None, "t": None})
+                await self._resume(payload["d"])
+        if self._ws is ws:
+            self._live = False
         return ws
 
+    async def _resume(self, data: dict[str, Any]) -> None:
+        """Replay what the bot missed since `seq`, then RESUMED; or op 9 when it cannot."""
+        self.resumes.append(data)
+        seq = data.get("seq")
+        if (
+            data.get("token") != self.token
+            or self.session_id is None
+            or data.get("session_id") != self.session_id
+            or not isinstance(seq, int)
+            or seq > self._seq
+        ):
+            # Not resumable: the bot must open a new connection and identify.
+            await self._send({"op": 9, "d": False, "s": None, "t": None})
+            return
+        assert self._gateway_lock is not None
+        async with self._gateway_lock:
+            for missed in [p for p in self._log if p["s"] > seq]:
+                await self._send(missed)
+            self._live = True
+            self.resumed.append(self.session_id)
+            await self._emit("RESUMED", {"_trace": ["fake-discord-gateway"]})
+
     async def _ready(self) -> None:
-        guild_ids = sorted(self.world.members)
-        await self._dispatch(
-            "READY",
-            {
+        """A new session: READY (with its id and resume URL), then each guild."""
+        assert self._gateway_lock is not None
+        async with self._gateway_lock:
+            self._sessions += 1
+            self.session_id = f"fake-session-{self._sessions}"
+            self._seq = 0
+            self._log = []
+            self._live = True
+            guild_ids = sorted(self.world.members)
+            ready = {
                 "v": 10,
                 "user": {**user(BOT_ID), "verified": True, "mfa_enabled": False, "flags": 0},
                 "guilds": [{"id": str(g), "unavailable": True} for g in guild_ids],
-                "session_id": "fake-session",
-                "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
+                "session_id": self.session_id,
+                "resume_gateway_url": f"ws://127.0.0.1:{self.port}{RESUME_PATH}",
                 "application": {"id": str(APP_ID), "flags": 0},
                 "private_channels": [],
                 "relationships": [],
-            },
-        )
-        for guild_id in guild_ids:
-            await self._dispatch("GUILD_CREATE", guild(guild_id, self.world))
+            }
+            await self._emit("READY", ready)
+            for guild_id in guild_ids:
+                await self._emit("GUILD_CREATE", guild(guild_id, self.world))
 
     # -- REST --------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         body, files = await _read_body(request)
+        call = Call(
+            method=request.method,
+            path=path,
+            body=body,
+            files=files,
+            authorization=request.headers.get("Authorization", ""),
+            at=time.monotonic(),
+        )
         with self._lock:
-            self.calls.append(
-                Call(
-                    method=request.method,
-                    path=path,
-                    body=body,
-                    files=files,
-                    authorization=request.headers.get("Authorization", ""),
-                )
-            )
+            self.calls.append(call)
+            refused = self._limited(call) or self._failed(call)
+        if refused is not None:
+            call.status = refused.status
+            return refused
         if request.headers.get("Authorization") != f"Bot {self.token}" and not path.startswith(
             ("/interactions/", "/webhooks/")
         ):
+            call.status = 401
             return _error(401, 0, "401: Unauthorized")
-        return self._route(request.method, path.rstrip("/").split("/")[1:], body)
+        if any(len(f.content) > self.attachment_size_limit for f in files):
+            call.status = 413
+            return _error(413, 40005, "Request entity too large")
+        response = self._route(request.method, path.rstrip("/").split("/")[1:], body, files)
+        call.status = response.status
+        return response
 
-    def _route(self, method: str, parts: list[str], body: Any) -> web.Response:
+    def _failed(self, call: Call) -> web.Response | None:
+        """A scripted error answer covering `call` (under `_lock`)."""
+        for failure in self._failures:
+            if (
+                failure.times > 0
+                and failure.method == call.method
+                and call.path.startswith(failure.prefix)
+                and (call.files or not failure.uploads_only)
+            ):
+                failure.times -= 1
+                return _error(failure.status, failure.code, failure.message)
+        return None
+
+    def _limited(self, call: Call) -> web.Response | None:
+        """Discord's 429 when a scripted rate limit covers `call` (under `_lock`)."""
+        for limit in self._rate_limits:
+            if limit.method != call.method or not call.path.startswith(limit.prefix):
+                continue
+            if call.at < limit.until:  # retried before `retry_after` had passed
+                return _rate_limited(limit.until - call.at, limit.is_global)
+            if limit.times > 0:
+                limit.times -= 1
+                limit.until = call.at + limit.retry_after
+                return _rate_limited(limit.retry_after, limit.is_global)
+        return None
+
+    def _route(self, method: str, parts: list[str], body: Any, files: list[Upload]) -> web.Response:
         match (method, parts):
             case ("GET", ["users", "@me"]):
                 return _json({**user(BOT_ID), "verified": True, "flags": 0})
@@ -213,7 +427,7 @@ class FakeDiscord(LoopServer):
             case ("GET", ["gateway", "bot"]):
                 return _json(
                     {
-                        "url": f"ws://127.0.0.1:{self.port}/gateway",
+                        "url": f"ws://127.0.0.1:{self.port}{GATEWAY_PATH}",
                         "shards": 1,
                         "session_start_limit": {
                             "total": 1000,
@@ -226,7 +440,7 @@ class FakeDiscord(LoopServer):
             case ("PUT", ["applications", _app, "commands"]):
                 return _json([registered(c) for c in body or []])
             case ("POST", ["channels", cid, "messages"]):
-                return _json(self._store(int(cid), body or {}))
+                return _json(self._store(int(cid), body or {}, files))
             case ("PATCH", ["channels", cid, "messages", mid]):
                 return self._edit(int(mid), body or {})
             case ("GET", ["channels", cid, "messages", mid]):
@@ -248,12 +462,12 @@ class FakeDiscord(LoopServer):
             case ("POST", ["interactions", iid, _token, "callback"]):
                 return _json({"interaction": {"id": iid, "type": 2}})
             case ("POST", ["webhooks", _app, _token]):
-                return _json(webhook_message(body or {}))
+                return _json(webhook_message(body or {}, attachments(body or {}, files)))
             case ("PATCH", ["webhooks", _app, _token, "messages", _mid]):
                 return _json(webhook_message(body or {}))
         return _error(404, 0, "404: Not Found")
 
-    def _store(self, channel_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    def _store(self, channel_id: int, body: dict[str, Any], files: list[Upload]) -> dict[str, Any]:
         gid = self.world.channels.get(channel_id)
         data: dict[str, Any] = {
             "id": str(next_id()),
@@ -266,7 +480,7 @@ class FakeDiscord(LoopServer):
             "mention_everyone": False,
             "mentions": [],
             "mention_roles": [],
-            "attachments": [],
+            "attachments": attachments(body, files),
             "embeds": [],
             "pinned": False,
             "type": 19 if body.get("message_reference") else 0,
@@ -302,17 +516,67 @@ def _error(status: int, code: int, message: str) -> web.Response:
     return _json({"message": message, "code": code}, status=status)
 
 
-async def _read_body(request: web.Request) -> tuple[Any, list[str]]:
+def _rate_limited(retry_after: float, is_global: bool) -> web.Response:
+    """Discord's 429: JSON body with `retry_after` (seconds), the X-RateLimit-* headers, and
+    `Via` (a 429 without it is Cloudflare's, which discord.py does not retry)."""
+    seconds = round(max(retry_after, 0.001), 3)
+    headers = {
+        "Content-Type": "application/json",
+        "Retry-After": str(max(1, round(seconds))),
+        "Via": "1.1 google",
+        "X-RateLimit-Limit": "5",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": f"{time.time() + seconds:.3f}",
+        "X-RateLimit-Reset-After": f"{seconds:.3f}",
+        "X-RateLimit-Bucket": "fake-bucket-0001",
+        "X-RateLimit-Scope": "global" if is_global else "user",
+    }
+    if is_global:
+        headers["X-RateLimit-Global"] = "true"
+    body = {"message": "You are being rate limited.", "retry_after": seconds, "global": is_global}
+    return web.Response(body=json.dumps(body).encode(), status=429, headers=headers)
+
+
+def attachments(body: dict[str, Any], files: list[Upload]) -> list[dict[str, Any]]:
+    """The attachment objects Discord returns for a message's uploaded `files[n]` parts."""
+    described = {str(a.get("id")): a for a in body.get("attachments") or []}
+    out = []
+    for upload in files:
+        index = upload.field.removeprefix("files[").removesuffix("]")
+        meta = described.get(index, {})
+        name = meta.get("filename") or upload.filename
+        url = f"https://cdn.discordapp.com/attachments/0/{next_id()}/{name}"
+        out.append(
+            {
+                "id": str(next_id()),
+                "filename": name,
+                "size": len(upload.content),
+                "url": url,
+                "proxy_url": url,
+                "content_type": upload.content_type,
+                **({"description": meta["description"]} if meta.get("description") else {}),
+            }
+        )
+    return out
+
+
+async def _read_body(request: web.Request) -> tuple[Any, list[Upload]]:
     if request.content_type.startswith("multipart/"):
         body: Any = None
-        files: list[str] = []
+        files: list[Upload] = []
         reader = await request.multipart()
         async for part in reader:
             if part.name == "payload_json":  # type: ignore[union-attr]
                 body = json.loads(await part.text())  # type: ignore[union-attr]
             elif part.filename:  # type: ignore[union-attr]
-                files.append(part.filename)  # type: ignore[union-attr]
-                await part.read()  # type: ignore[union-attr]
+                files.append(
+                    Upload(
+                        field=str(part.name),  # type: ignore[union-attr]
+                        filename=part.filename,  # type: ignore[union-attr]
+                        content_type=part.headers.get("Content-Type", ""),  # type: ignore[union-attr]
+                        content=bytes(await part.read()),  # type: ignore[union-attr]
+                    )
+                )
         return body, files
     raw = await request.read()
     try:

@@ -86,7 +86,13 @@ class DiscordDriver:
 
     def interact(self, kind: int, data: dict[str, Any], *, user: int, channel: int) -> str:
         """Push an INTERACTION_CREATE; returns the interaction token."""
-        payload = interaction(kind=kind, data=data, user_id=user, channel_id=channel)
+        payload = interaction(
+            kind=kind,
+            data=data,
+            user_id=user,
+            channel_id=channel,
+            attachment_size_limit=self.fake.attachment_size_limit,
+        )
         self.fake.push("INTERACTION_CREATE", payload)
         return f"{payload['id']}/{payload['token']}"
 

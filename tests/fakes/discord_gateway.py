@@ -28,6 +28,7 @@ ADMIN_ROLE = 940000000000000002
 MANAGE_GUILD = 1 << 5
 ADMINISTRATOR_BIT = 1 << 3
 EVERYONE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16)  # view, send, read history
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # bytes per file in a guild without boosts
 NAMES = {
     BOT_ID: "byokbot",
     ADMIN: "manager",
@@ -203,6 +204,7 @@ def interaction(
     user_id: int,
     guild_id: int = GUILD,
     channel_id: int = CHANNEL,
+    attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT,
 ) -> dict[str, Any]:
     """An INTERACTION_CREATE payload (type 2 command, 5 modal submit) from a guild member."""
     return {
@@ -222,7 +224,7 @@ def interaction(
         "entitlements": [],
         "authorizing_integration_owners": {"0": str(guild_id)},
         "context": 0,
-        "attachment_size_limit": 10 * 1024 * 1024,
+        "attachment_size_limit": attachment_size_limit,
     }
 
 
@@ -265,8 +267,10 @@ def modal_data(custom_id: str, values: dict[str, str]) -> dict[str, Any]:
     return {"custom_id": custom_id, "components": rows}
 
 
-def webhook_message(body: dict[str, Any]) -> dict[str, Any]:
-    """A follow-up message as the webhook endpoints return it."""
+def webhook_message(
+    body: dict[str, Any], attachments: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A follow-up message as the webhook endpoints return it (with its uploaded files)."""
     return {
         "id": str(next_id()),
         "channel_id": "0",
@@ -278,7 +282,7 @@ def webhook_message(body: dict[str, Any]) -> dict[str, Any]:
         "mention_everyone": False,
         "mentions": [],
         "mention_roles": [],
-        "attachments": [],
+        "attachments": attachments or [],
         "embeds": [],
         "pinned": False,
         "type": 0,

@@ -17,19 +17,29 @@ from tests.fakes.slack_signing import (
     view_submission_body,
 )
 
+#: the signing secret the serve tests configure and sign their requests with
+SIGNING_SECRET = "test-signing-secret"
+
+
+def base_env(*, database_url: str, master_key: str, fake: FakeSlackAPI) -> dict[str, str]:
+    """What `byokbot serve` needs in every Slack mode: database, master key, `fake`'s URL."""
+    return {
+        "BYOKBOT_DATABASE_URL": database_url,
+        "BYOKBOT_MASTER_KEY": master_key,
+        "BYOKBOT_SLACK_API_URL": fake.base_url,
+        "BYOKBOT_LOG_LEVEL": "DEBUG",
+        "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
+    }
+
 
 def serve_env(
     *, database_url: str, master_key: str, fake: FakeSlackAPI, secret: str, **extra: str
 ) -> dict[str, str]:
     """Environment for `byokbot serve` in single-workspace HTTP mode against `fake`."""
     return {
-        "BYOKBOT_DATABASE_URL": database_url,
-        "BYOKBOT_MASTER_KEY": master_key,
+        **base_env(database_url=database_url, master_key=master_key, fake=fake),
         "SLACK_BOT_TOKEN": fake.default_token,
         "SLACK_SIGNING_SECRET": secret,
-        "BYOKBOT_SLACK_API_URL": fake.base_url,
-        "BYOKBOT_LOG_LEVEL": "DEBUG",
-        "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
         **extra,
     }
 

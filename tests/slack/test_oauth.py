@@ -10,7 +10,6 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,14 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.fakes import slack_api
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI, Team
-from tests.fakes.slack_driver import SlackDriver
+from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver, base_env
 from tests.fakes.slack_signing import message_event
-from tests.helpers import ServeProcess
 
-SECRET = "test-signing-secret"
 CLIENT_ID = "1111.2222"
 TEAM_ONE = Team(team_id="T0001", token="xoxb-team-one-oauth-token", name="One")
 TEAM_TWO = Team(team_id="T0002", token="xoxb-team-two-oauth-token", bot_user_id="UBOT2", name="Two")
@@ -38,31 +34,14 @@ def fake() -> Iterator[FakeSlackAPI]:
 
 
 @pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    yield server
-    server.reset()
-
-
-@pytest.fixture
-def slack(
-    database_url: str, master_key: str, fake: FakeSlackAPI, tmp_path: Path
-) -> Iterator[SlackDriver]:
-    env = {
-        "BYOKBOT_DATABASE_URL": database_url,
-        "BYOKBOT_MASTER_KEY": master_key,
+def env(database_url: str, master_key: str, fake: FakeSlackAPI) -> dict[str, str]:
+    """Multi-workspace OAuth mode: a client id and secret, no single bot token."""
+    return {
+        **base_env(database_url=database_url, master_key=master_key, fake=fake),
         "SLACK_CLIENT_ID": CLIENT_ID,
         "SLACK_CLIENT_SECRET": "client-secret-value",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "BYOKBOT_SLACK_API_URL": fake.base_url,
-        "BYOKBOT_LOG_LEVEL": "DEBUG",
-        "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
     }
-    with ServeProcess(env=env, cwd=tmp_path) as serve:
-        driver = SlackDriver(serve.url, secret=SECRET, fake=fake, log=serve.log_text)
-        yield driver
-        driver.close()
 
 
 def install(slack: SlackDriver, fake: FakeSlackAPI, team: Team, code: str) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,6 +25,7 @@ from bot.config import Settings
 from tests.fakes import slack_api
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_signing import sign
+from tests.helpers import REPO
 
 SECRET = "signing-secret"
 
@@ -249,7 +249,7 @@ def test_model_output_cannot_ping_the_channel() -> None:
 
 # -- manifest ----------------------------------------------------------------------------
 def test_manifest_asks_for_what_the_adapter_uses() -> None:
-    manifest = (Path(__file__).resolve().parents[1] / "slack-manifest.yml").read_text()
+    manifest = (REPO / "slack-manifest.yml").read_text()
     scopes_block = manifest.split("    bot:\n", 1)[1].split("settings:", 1)[0]
     scopes = {line.strip()[2:] for line in scopes_block.splitlines() if line.strip()}
     assert scopes == set(BOT_SCOPES)

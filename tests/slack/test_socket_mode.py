@@ -10,26 +10,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes import slack_api
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_driver import base_env
 from tests.fakes.slack_signing import event_body, message_event, next_id, next_ts
 from tests.fakes.slack_socket import FakeSocketMode
 from tests.helpers import ServeProcess
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    yield server
-    server.reset()
 
 
 @pytest.fixture
@@ -46,20 +37,13 @@ def fake(socket: FakeSocketMode) -> Iterator[FakeSlackAPI]:
 
 
 @pytest.fixture
-def serve(
-    database_url: str, master_key: str, fake: FakeSlackAPI, tmp_path: Path
-) -> Iterator[ServeProcess]:
-    env = {
-        "BYOKBOT_DATABASE_URL": database_url,
-        "BYOKBOT_MASTER_KEY": master_key,
+def env(database_url: str, master_key: str, fake: FakeSlackAPI) -> dict[str, str]:
+    """Socket Mode: an app token and a bot token, no signing secret."""
+    return {
+        **base_env(database_url=database_url, master_key=master_key, fake=fake),
         "SLACK_APP_TOKEN": fake.state.app_token,
         "SLACK_BOT_TOKEN": fake.default_token,
-        "BYOKBOT_SLACK_API_URL": fake.base_url,
-        "BYOKBOT_LOG_LEVEL": "DEBUG",
-        "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
     }
-    with ServeProcess(env=env, cwd=tmp_path) as process:
-        yield process
 
 
 def command(socket: FakeSocketMode, fake: FakeSlackAPI, text: str) -> dict[str, object]:

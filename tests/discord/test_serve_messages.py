@@ -1,21 +1,23 @@
 """Messages through the real `byokbot serve` on the fake Discord gateway.
 
 Mentions, DMs, `--all-messages` channels, reply chains as context, replays, other bots,
-streaming by edits and splitting at Discord's 2,000-character limit.
+streaming by edits and splitting at Discord's 2,000-character limit; a gateway that drops
+(resumed, or identified afresh), a REST 429 on a reply, and a provider rejecting the key.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.discord_driver import DiscordDriver, discord_env
+from tests.fakes.discord_api import RESUME_PATH, FakeDiscord
+from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import (
+    ADMIN,
     BOT_ID,
     CHANNEL,
     GUILD,
@@ -26,8 +28,8 @@ from tests.fakes.discord_gateway import (
     message,
     next_id,
 )
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
+from tests.fakes.server import Fault
 from tests.helpers import ServeProcess
 
 REPLY = "Here is the considered answer from the provider."
@@ -35,34 +37,10 @@ MENTION = f"<@{BOT_ID}>"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as api:
-        yield api
-
-
-@pytest.fixture
-def serve(
-    database_url: str, master_key: str, fake: FakeDiscord, tmp_path: Path
-) -> Iterator[ServeProcess]:
-    env = discord_env(database_url=database_url, master_key=master_key, fake=fake)
-    with ServeProcess(env=env, cwd=tmp_path) as process:
-        yield process
-
-
-@pytest.fixture
-def discord(serve: ServeProcess, fake: FakeDiscord) -> DiscordDriver:
-    driver = DiscordDriver(fake, log=serve.log_text)
-    driver.wait_ready()
-    return driver
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    server.reply = REPLY
-    yield server
-    server.reset()
+def provider(provider: FakeOpenAI) -> FakeOpenAI:
+    """The fake OpenAI, answering with REPLY."""
+    provider.reply = REPLY
+    return provider
 
 
 def replies_to(fake: FakeDiscord, message_id: str) -> list[dict[str, Any]]:
@@ -236,3 +214,122 @@ def test_serve_stops_cleanly_on_sigterm(
     assert serve.stop() == 0
     log = serve.log_text()
     assert "stopped" in log and "did not stop cleanly" not in log and "Traceback" not in log
+
+
+# -- the gateway dropping and Discord's REST rate limits -----------------------------------
+def query_of(connection: str) -> str:
+    return connection.partition("?")[2]
+
+
+def ask(discord: DiscordDriver, content: str) -> dict[str, Any]:
+    """Mention the bot with `content` and wait for the whole answer; returns the message."""
+    said = discord.say(f"{MENTION} {content}")
+    discord.fake.wait_for(lambda f: answered_with(f, said["id"], REPLY))
+    return said
+
+
+@pytest.mark.parametrize("drop", ["close-4000", "op7-reconnect"])
+def test_a_dropped_gateway_is_resumed_and_replays_are_answered_once(
+    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, drop: str
+) -> None:
+    discord.create_agent(provider.base_url)
+    before = ask(discord, "before the drop")
+    session, seq = fake.session_id, fake.sequence
+
+    if drop == "close-4000":
+        fake.disconnect(4000)  # "unknown error": a close Discord says to resume after
+    else:
+        fake.request_reconnect()  # op 7
+    # Sent while the bot is away: Discord keeps it in the session and replays it on RESUME.
+    missed = discord.say(f"{MENTION} while you were away")
+    fake.wait_for(lambda f: bool(f.resumed), timeout=20)
+
+    (resume,) = fake.resumes
+    assert resume == {"token": fake.token, "session_id": session, "seq": seq}
+    assert len(fake.identified) == 1  # resumed, not identified again
+    first, again = fake.connections
+    assert again.startswith(RESUME_PATH + "?")  # READY's resume_gateway_url
+    assert query_of(again) == query_of(first)  # same version, encoding and compression
+    fake.wait_for(lambda f: answered_with(f, missed["id"], REPLY))
+
+    after = ask(discord, "after the resume")
+    # Discord delivers MESSAGE_CREATEs again after a resume: the same ids, answered once.
+    for said in (before, missed, after):
+        discord.say(said["content"], message_id=int(said["id"]))
+    settle()
+    for said in (before, missed, after):
+        assert len(replies_to(fake, said["id"])) == 1, said["content"]
+    assert len(provider.chat_requests) == 3
+
+
+def test_a_session_that_cannot_be_resumed_is_identified_afresh_and_replays_answered_once(
+    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, serve: ServeProcess
+) -> None:
+    discord.create_agent(provider.base_url)
+    before = ask(discord, "before the drop")
+    old_session = fake.session_id
+
+    fake.expire_session()  # as if the bot came back too late: its RESUME gets op 9
+    fake.disconnect(4000)
+    # discord.py waits 5 s before a second IDENTIFY (Discord's identify rate limit).
+    fake.wait_for(lambda f: len(f.identified) == 2 and f.connected(), timeout=30)
+    assert [r["session_id"] for r in fake.resumes] == [old_session]
+    assert fake.session_id not in (None, old_session)
+    assert fake.identified[1]["intents"] == fake.identified[0]["intents"]
+    fake.wait_for(lambda _f: serve.log_text().count("discord connected") == 2)
+
+    ask(discord, "after the new session")
+    discord.say(before["content"], message_id=int(before["id"]))  # replayed in the new one
+    settle()
+    assert len(replies_to(fake, before["id"])) == 1
+    assert len(provider.chat_requests) == 2
+    assert "Traceback" not in serve.log_text()
+
+
+def test_a_429_on_the_first_reply_is_retried_after_retry_after_and_sent_once(
+    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+) -> None:
+    discord.create_agent(provider.base_url)
+    path = f"/channels/{CHANNEL}/messages"
+    fake.rate_limit("POST", path, retry_after=0.75)
+    said = ask(discord, "not so fast")
+    settle()
+    posts = fake.calls_to("POST", path)
+    # One 429 (retried no sooner than Discord asked, or the fake would 429 again), one post.
+    assert [p.status for p in posts] == [429, 200], [(p.status, p.at) for p in posts]
+    assert posts[1].at - posts[0].at >= 0.7
+    assert posts[0].body == posts[1].body  # the same reply, sent again
+    (reply,) = replies_to(fake, said["id"])
+    assert reply["content"] == REPLY
+    assert len(provider.chat_requests) == 1  # the model is not asked twice
+
+
+# -- provider failures ---------------------------------------------------------------------
+def test_a_rejected_key_is_one_private_line_a_usage_row_and_a_notice_to_the_admins(
+    discord: DiscordDriver,
+    fake: FakeDiscord,
+    provider: FakeOpenAI,
+    serve: ServeProcess,
+    engine: Engine,
+) -> None:
+    discord.create_agent(provider.base_url)
+    assert "digest" in discord.command("digest", "channel", {}, user=ADMIN).text  # here
+    provider.script(Fault.http_status(401, code="invalid_api_key"))
+    said = discord.say(f"{MENTION} are you there?")
+    dm_posts = f"/channels/{MEMBER + 1}/messages"  # the fake's DM channel with MEMBER
+    fake.wait_for(lambda f: bool(f.calls_to("POST", dm_posts)))
+    (line,) = [c.body["content"] for c in fake.calls_to("POST", dm_posts)]
+    assert line.startswith("writer could not answer:") and "\n" not in line, line
+    assert "writer-key is now marked failing" in line and "/byok key rotate writer-key" in line
+    fake.wait_for(lambda f: bool(f.channel_messages(CHANNEL)))
+    (notice,) = fake.channel_messages(CHANNEL)  # to the digest channel, answering no one
+    assert "message_reference" not in notice and "Key writer-key (openai)" in notice["content"]
+    settle()
+    assert replies_to(fake, said["id"]) == []  # nothing public, no trace anywhere
+    assert "Traceback" not in serve.log_text()
+    assert len(provider.chat_requests) == 1  # a rejected key is not retried
+    with engine.connect() as conn:
+        usage = conn.execute(text("SELECT status, error_kind FROM usage_events")).all()
+        keys = conn.execute(text("SELECT name, status FROM provider_keys")).all()
+    assert usage == [("key_rejected", "key_rejected")]
+    assert keys == [("writer-key", "failing")]

@@ -10,49 +10,19 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
+from sqlalchemy.engine import Engine
 
 from tests.fakes import slack_api
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_driver import SlackDriver, serve_env
+from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.fakes.slack_signing import event_body, message_event, sign
 from tests.helpers import ServeProcess
-
-SECRET = "test-signing-secret"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    yield server
-    server.reset()
-
-
-@pytest.fixture
-def env(database_url: str, master_key: str, fake: FakeSlackAPI) -> dict[str, str]:
-    return serve_env(database_url=database_url, master_key=master_key, fake=fake, secret=SECRET)
-
-
-@pytest.fixture
-def slack(env: dict[str, str], fake: FakeSlackAPI, tmp_path: Path) -> Iterator[SlackDriver]:
-    with ServeProcess(env=env, cwd=tmp_path) as serve:
-        driver = SlackDriver(serve.url, secret=SECRET, fake=fake, log=serve.log_text)
-        yield driver
-        driver.close()
+from tests.serve_fixtures import usage_rows
 
 
 def test_digest_is_posted_with_its_chart_through_the_poster(
@@ -80,14 +50,14 @@ def test_digest_refused_by_slack_is_reported_not_crashed(
 
 
 def test_usage_export_is_a_private_file_in_the_admins_dm(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI, engine: Engine
 ) -> None:
     slack.create_agent(provider.base_url)
     slack.event(
         message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention")
     )
     fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
-    time.sleep(0.3)  # the usage row is written after the stream ends
+    fake.wait_for(lambda _f: usage_rows(engine) == 1)  # written after the stream ends
     ack, _name, _trigger = slack.command("usage export", user=slack_api.ADMIN)
     assert ack.status_code == 200
     fake.wait_for(lambda f: bool(f.calls_to("files.completeUploadExternal")))
@@ -110,7 +80,7 @@ def test_two_replicas_answer_one_event_once(
         ServeProcess(env=env, cwd=tmp_path / "a") as first,
         ServeProcess(env=env, cwd=tmp_path / "b") as second,
     ):
-        driver = SlackDriver(first.url, secret=SECRET, fake=fake)
+        driver = SlackDriver(first.url, secret=SIGNING_SECRET, fake=fake)
         driver.create_agent(provider.base_url)
         driver.close()
         urls = [first.url, second.url, first.url, second.url]
@@ -121,7 +91,7 @@ def test_two_replicas_answer_one_event_once(
                 ),
                 team_id="T0001",
             )
-            headers = {"Content-Type": "application/json", **sign(SECRET, body)}
+            headers = {"Content-Type": "application/json", **sign(SIGNING_SECRET, body)}
             requests = [(url + "/slack/events", body, headers) for url in urls]
             with ThreadPoolExecutor(4) as pool:
                 statuses = list(

@@ -2,55 +2,35 @@
 
 The process logs in over REST, connects to the fake gateway, syncs its commands, and is
 then sent INTERACTION_CREATE dispatches; answers are read from the interaction callbacks
-and webhook follow-ups the fake recorded.
+and webhook follow-ups the fake recorded (a usage export: the uploaded CSV file itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import csv
+import io
+import re
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
-from tests.fakes.discord_api import MODAL, FakeDiscord
-from tests.fakes.discord_driver import DiscordDriver, discord_env
-from tests.fakes.discord_gateway import ADMIN, ADMINISTRATOR, APP_ID, GUILD, MEMBER
-from tests.fakes.fixtures import _openai_server  # noqa: F401
+from tests.fakes.discord_api import EPHEMERAL, MODAL, FakeDiscord
+from tests.fakes.discord_driver import DiscordDriver
+from tests.fakes.discord_gateway import (
+    ADMIN,
+    ADMINISTRATOR,
+    APP_ID,
+    BOT_ID,
+    CHANNEL,
+    GUILD,
+    MEMBER,
+)
 from tests.fakes.providers import FakeOpenAI
 from tests.helpers import ServeProcess
+from tests.serve_fixtures import usage_rows
 
 SECRET = "sk-discordsecret0123456789abcdefXYZ"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as api:
-        yield api
-
-
-@pytest.fixture
-def serve(
-    database_url: str, master_key: str, fake: FakeDiscord, tmp_path: Path
-) -> Iterator[ServeProcess]:
-    env = discord_env(database_url=database_url, master_key=master_key, fake=fake)
-    with ServeProcess(env=env, cwd=tmp_path) as process:
-        yield process
-
-
-@pytest.fixture
-def discord(serve: ServeProcess, fake: FakeDiscord) -> DiscordDriver:
-    driver = DiscordDriver(fake, log=serve.log_text)
-    driver.wait_ready()
-    return driver
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    yield server
-    server.reset()
 
 
 def test_start_logs_in_identifies_with_the_intents_and_syncs_byok(
@@ -156,3 +136,60 @@ def test_inline_secret_is_stored_never_echoed_nor_logged(
     sent = " ".join(str(c.body) for c in fake.calls if not c.path.startswith("/interactions"))
     assert SECRET not in sent and SECRET not in listing.text
     assert SECRET not in serve.log_text()
+
+
+def test_usage_export_is_an_ephemeral_csv_upload_with_metadata_only(
+    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, engine: Engine
+) -> None:
+    provider.reply = "ANSWER-CANARY: four."
+    discord.create_agent(provider.base_url)
+    discord.say(f"<@{BOT_ID}> PROMPT-CANARY what is 2+2?")
+    fake.wait_for(lambda _f: usage_rows(engine) == 1)  # written once the answer is done
+    answer = discord.command(None, "usage", {"export": True}, user=ADMIN)
+    assert answer.deferred_ephemeral and answer.all_ephemeral
+    uploads = [c for c in fake.calls if c.files]
+    (call,) = uploads  # one multipart request, the interaction's follow-up webhook
+    assert call.method == "POST" and call.path.startswith(f"/webhooks/{APP_ID}/itoken")
+    (upload,) = call.files
+    assert upload.field == "files[0]"  # Discord's multipart naming, described in payload_json
+    assert re.fullmatch(r"byokbot-usage-since-\d{4}-\d{2}-\d{2}\.csv", upload.filename)
+    assert call.body["attachments"] == [{"id": 0, "filename": upload.filename}]
+    assert int(call.body["flags"]) & EPHEMERAL
+    assert "1 call" in call.body["content"]
+
+    content = upload.content.decode("utf-8")
+    header, *lines = content.split("\r\n")
+    assert header.split(",")[:8] == [
+        "time_utc", "agent", "key", "provider", "model", "user", "channel", "status",
+    ]  # fmt: skip
+    assert {"input_tokens", "output_tokens", "cost_usd", "latency_ms"} <= set(header.split(","))
+    (row,) = csv.DictReader(io.StringIO(content))
+    assert (row["agent"], row["key"], row["provider"]) == ("writer", "writer-key", "openai")
+    assert (row["model"], row["status"]) == ("gpt-4o-mini", "ok")
+    assert row["user"] == str(MEMBER) and row["channel"] == str(CHANNEL)
+    assert int(row["input_tokens"]) > 0 and int(row["output_tokens"]) > 0
+    assert lines[-1] == "" and len(lines) == 2  # one row, CRLF-terminated
+    # Metadata only: neither the question nor the answer is in the file or its message.
+    for said in ("PROMPT-CANARY", "2+2", "ANSWER-CANARY", "four"):
+        assert said not in content and said not in str(call.body), said
+
+
+@pytest.mark.parametrize("why", ["over-the-size-limit", "upload-refused"])
+def test_an_export_discord_cannot_take_is_one_private_line_not_a_hang(
+    discord: DiscordDriver, fake: FakeDiscord, why: str
+) -> None:
+    hook = f"/webhooks/{APP_ID}/"
+    if why == "over-the-size-limit":
+        fake.attachment_size_limit = 100  # told in the interaction; the CSV header is larger
+    else:
+        fake.fail(
+            "POST", hook, status=400, code=50035, message="Invalid Form Body", uploads_only=True
+        )
+    answer = discord.command(None, "usage", {"export": True}, user=ADMIN)
+    assert answer.deferred_ephemeral and answer.all_ephemeral
+    delivered = [c for c in fake.calls if c.path.startswith(hook) and c.status == 200]
+    assert not any(c.files for c in delivered)  # no file got through…
+    (told,) = [str(c.body["content"]) for c in delivered]  # …but the admin is told, once
+    assert told.startswith("byokbot-usage-since-") and "\n" not in told, told
+    expected = "too large to send here" if why == "over-the-size-limit" else "could not be sent"
+    assert expected in told, told

@@ -4,48 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.fakes import slack_api
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_driver import SlackDriver, serve_env
-from tests.helpers import ServeProcess
+from tests.fakes.slack_driver import SlackDriver
 
-SECRET = "test-signing-secret"
 # An inline key the fake provider accepts; it must never show up anywhere but the provider.
 KEY = "test-key"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def slack(
-    database_url: str, master_key: str, fake: FakeSlackAPI, tmp_path: Path
-) -> Iterator[SlackDriver]:
-    env = serve_env(database_url=database_url, master_key=master_key, fake=fake, secret=SECRET)
-    with ServeProcess(env=env, cwd=tmp_path) as serve:
-        driver = SlackDriver(serve.url, secret=SECRET, fake=fake, log=serve.log_text)
-        yield driver
-        driver.close()
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    yield server
-    server.reset()
 
 
 def nothing_in_channel(fake: FakeSlackAPI) -> bool:

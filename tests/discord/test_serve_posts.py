@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.discord_driver import DiscordDriver, discord_env
+from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, CHANNEL, OTHER_GUILD_CHANNEL
-from tests.helpers import ServeProcess
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as api:
-        yield api
-
-
-@pytest.fixture
-def discord(
-    database_url: str, master_key: str, fake: FakeDiscord, tmp_path: Path
-) -> Iterator[DiscordDriver]:
-    env = discord_env(database_url=database_url, master_key=master_key, fake=fake)
-    with ServeProcess(env=env, cwd=tmp_path) as process:
-        driver = DiscordDriver(fake, log=process.log_text)
-        driver.wait_ready()
-        yield driver
 
 
 def test_digest_now_is_posted_to_the_digest_channel(

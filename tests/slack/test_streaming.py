@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,12 +17,6 @@ from tests.fakes.slack_api import FakeSlackAPI
 
 CHANNEL = "C0001"
 THREAD = "1700000000.000001"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as api:
-        yield api
 
 
 def sink_for(fake: FakeSlackAPI) -> MessageSink:

@@ -7,47 +7,23 @@ provider, delivering events signed with Slack's v0 scheme.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_driver import SlackDriver, serve_env
+from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
-from tests.helpers import ServeProcess
 
-SECRET = "test-signing-secret"
 REPLY = "Here is the considered answer from the provider."
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def slack(
-    database_url: str, master_key: str, fake: FakeSlackAPI, tmp_path: Path
-) -> Iterator[SlackDriver]:
-    env = serve_env(database_url=database_url, master_key=master_key, fake=fake, secret=SECRET)
-    with ServeProcess(env=env, cwd=tmp_path) as serve:
-        driver = SlackDriver(serve.url, secret=SECRET, fake=fake, log=serve.log_text)
-        yield driver
-        driver.close()
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    server.reply = REPLY
-    yield server
-    server.reset()
+def provider(provider: FakeOpenAI) -> FakeOpenAI:
+    """The fake OpenAI, answering with REPLY."""
+    provider.reply = REPLY
+    return provider
 
 
 def thread_answer(fake: FakeSlackAPI) -> tuple[str, str]:

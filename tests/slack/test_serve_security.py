@@ -8,46 +8,14 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.fakes import slack_api
-from tests.fakes.fixtures import _openai_server  # noqa: F401
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_driver import SlackDriver, serve_env
+from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.fakes.slack_signing import command_body, event_body, message_event, sign
-from tests.helpers import ServeProcess
 
-SECRET = "test-signing-secret"
 CANARY = "CANARY4b1d-planted-in-the-body"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def slack(
-    database_url: str, master_key: str, fake: FakeSlackAPI, tmp_path: Path
-) -> Iterator[SlackDriver]:
-    env = serve_env(database_url=database_url, master_key=master_key, fake=fake, secret=SECRET)
-    with ServeProcess(env=env, cwd=tmp_path) as serve:
-        driver = SlackDriver(serve.url, secret=SECRET, fake=fake, log=serve.log_text)
-        yield driver
-        driver.close()
-
-
-@pytest.fixture
-def provider(request: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
-    server: FakeOpenAI = request.getfixturevalue("_openai_server")
-    server.reset()
-    yield server
-    server.reset()
 
 
 def forged_bodies(fake: FakeSlackAPI) -> list[tuple[bytes, str]]:
@@ -101,7 +69,7 @@ def test_a_tampered_body_with_a_replayed_signature_is_refused(
     slack: SlackDriver, fake: FakeSlackAPI
 ) -> None:
     body, ctype = forged_bodies(fake)[0]
-    headers = sign(SECRET, body)
+    headers = sign(SIGNING_SECRET, body)
     tampered = body.replace(b"stolen", b"stolem")
     response = slack.post(tampered, content_type=ctype, signed=False, headers=headers)
     assert response.status_code == 401
@@ -127,7 +95,8 @@ def test_signed_requests_never_log_keys_or_message_content(
     fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
     time.sleep(0.3)
     log = slack.log()
-    for secret in ("PROMPT-CANARY", "ANSWER-CANARY", "test-key", fake.default_token, SECRET):
+    planted = ("PROMPT-CANARY", "ANSWER-CANARY", "test-key", fake.default_token, SIGNING_SECRET)
+    for secret in planted:
         assert secret not in log, secret
 
 
