@@ -15,6 +15,7 @@ from bot import metrics
 from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, SecretForm, Sender
 from bot.dedupe import Deduper
 from bot.errors import UNAVAILABLE_LINE, DatabaseUnavailable
+from bot.forms import EXPIRED_LINE, PendingForms
 from bot.services import Services
 from bot.transactions import is_outage
 from bot.turns import TurnRunner
@@ -29,11 +30,12 @@ INTERNAL = "byokbot hit an internal error and could not finish that; the error w
 
 
 class Core:
-    """Platform-neutral bot: adapters call these three coroutines and nothing else."""
+    """Platform-neutral bot: adapters call these coroutines and nothing else."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self._turns = TurnRunner(services, deduper=Deduper())
+        self._forms = PendingForms(services)
         self._dispatcher: CommandDispatcher | None = None
 
     def _commands(self) -> CommandDispatcher:
@@ -73,6 +75,34 @@ class Core:
             )
         except Exception as exc:
             await self._fail(exc, sink, what="secret form")
+
+    async def open_form(self, form: SecretForm, *, place: Place, sender: Sender) -> str:
+        """Keep a form's metadata (never a secret) in the database; return the token the
+        platform form carries, for `submit_form`.
+
+        Called from a sink's `open_secret_form` while a command runs: a database outage
+        raises, and the command layer answers it with its one line.
+        """
+        return await self._forms.open(form, place=place, sender=sender)
+
+    async def submit_form(
+        self, token: str, secret: str, *, place: Place, sender: Sender, sink: ReplySink
+    ) -> None:
+        """Finish the pending form `token` with the submitted secret, whichever process
+        opened it. Only once, only by the user who opened it, only before it expires:
+        otherwise one private line, and nothing is stored."""
+        try:
+            form = await self._forms.take(token, place=place, sender=sender)
+        except Exception as exc:
+            await self._fail(exc, sink, what="secret form")
+            return
+        if form is None:
+            try:
+                await sink.send(EXPIRED_LINE, private=True)
+            except Exception as exc:  # the platform is failing; nothing more to do
+                logger.warning("could not send the expired-form line: %s", type(exc).__name__)
+            return
+        await self.submit_secret(form, secret, place=place, sender=sender, sink=sink)
 
     async def _fail(self, exc: Exception, sink: ReplySink, *, what: str) -> None:
         if is_outage(exc) or isinstance(exc, DatabaseUnavailable):

@@ -224,3 +224,23 @@ class ProcessedEvent(SQLModel, table=True):
 
     event_key: str = Field(primary_key=True, max_length=200)
     created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+
+
+class PendingForm(SQLModel, table=True):
+    """A private key form that is open: what it is for and who opened it — never the secret.
+
+    The secret arrives only with the form's submission and goes straight to the core; this
+    row lets a submission be finished by whichever process (or restarted one) receives it.
+    """
+
+    __tablename__ = "pending_forms"
+
+    token: str = Field(primary_key=True, max_length=64)  # random; the form's platform id
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=64)
+    user_id: str = Field(max_length=64)  # who opened it: only they may submit it
+    action: str = Field(max_length=16)  # add | rotate
+    key_name: str = Field(max_length=64)
+    provider: str | None = Field(default=None, max_length=32)
+    base_url: str | None = Field(default=None, max_length=500)
+    verify: bool = Field(default=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)

@@ -2,52 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import shutil
-import subprocess
 from pathlib import Path
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from bot.vault import open_vault
 from tests.helpers import run_byokbot
 from tests.logcapture import LogCapture
+from tests.secret_hunt import assert_absent, database_bytes
 from tests.seed import PLANTED, read_all, secret_for, seed_keys, settings_for
 
 SHELL_SECRET = "sk-ant-api03-ShellPlanted0123456789abcdefghijklmnopqrstuvwxyzAB"
 ROTATED_SECRET = "sk-proj-RotatedPlanted0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def _forms(secret: str) -> list[bytes]:
-    """The secret as stored plaintext could appear: raw, hex (bytea dumps), base64."""
-    raw = secret.encode()
-    return [raw, raw.hex().encode(), base64.b64encode(raw), secret.encode("utf-16-le")]
-
-
-def _assert_absent(blob: bytes, secrets: list[str], *, where: str) -> None:
-    for secret in secrets:
-        for form in _forms(secret):
-            assert form not in blob, f"a planted secret is in {where}"
-
-
-def _sqlite_bytes(url: str) -> bytes:
-    path = Path(make_url(url).database or "")
-    parts = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")]
-    return b"".join(p.read_bytes() for p in parts if p.exists())
-
-
-def _pg_dump(url: str) -> bytes:
-    binary = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    result = subprocess.run(
-        [binary, "--dbname", libpq], capture_output=True, timeout=60, check=True
-    )
-    assert b"CREATE TABLE public.provider_keys" in result.stdout  # a real, complete dump
-    return result.stdout
-
-
-def _database_bytes(url: str) -> bytes:
-    return _sqlite_bytes(url) if url.startswith("sqlite") else _pg_dump(url)
 
 
 def test_planted_keys_absent_from_database_and_debug_logs(
@@ -59,10 +25,10 @@ def test_planted_keys_absent_from_database_and_debug_logs(
     assert read_all(engine, vault)["key-002"] == secret_for(2)  # they are really there
     secrets = [secret_for(i) for i in range(3)] + [PLANTED, master_key]
     # Before any checkpoint: on SQLite the rows still sit in the -wal file too.
-    _assert_absent(_database_bytes(database_url), secrets, where="the database")
+    assert_absent(database_bytes(database_url), secrets, where="the database")
     engine.dispose()
-    _assert_absent(_database_bytes(database_url), secrets, where="the database after checkpoint")
-    _assert_absent(log_capture.text.encode(), secrets, where="the DEBUG logs")
+    assert_absent(database_bytes(database_url), secrets, where="the database after checkpoint")
+    assert_absent(log_capture.text.encode(), secrets, where="the DEBUG logs")
     assert log_capture.records, "the capture saw nothing: the check above would prove nothing"
 
 
@@ -85,5 +51,5 @@ def test_planted_keys_through_the_shell(tmp_path: Path, database_url: str, maste
     assert "sk-…" in result.stdout, "the key listing shows masked keys"
     assert "Traceback" not in result.stderr
     secrets = [SHELL_SECRET, ROTATED_SECRET, master_key]
-    _assert_absent((result.stdout + result.stderr).encode(), secrets, where="the shell output")
-    _assert_absent(_database_bytes(database_url), secrets, where="the database")
+    assert_absent((result.stdout + result.stderr).encode(), secrets, where="the shell output")
+    assert_absent(database_bytes(database_url), secrets, where="the database")

@@ -2,7 +2,9 @@
 
 Mentions, `--all-messages` channels and DMs become `IncomingMessage`s (the core routes
 and deduplicates them by message id, so a replayed gateway event is answered once);
-`/byok` app commands become `CommandRequest`s answered ephemerally.
+`/byok` app commands become `CommandRequest`s answered ephemerally. A key form's
+submission is finished from the token its custom_id carries (`Core.submit_form`), so
+it works whichever process opened the form.
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ from adapters.discord.commands import build_group
 from adapters.discord.direct import HINT, DirectWorkspaces
 from adapters.discord.history import reply_chain
 from adapters.discord.poster import DiscordPoster
+from adapters.discord.secret_form import submitted_secret
 from adapters.discord.sinks import InteractionSink, MessageSink
 from adapters.discord.streaming import DISCORD_ERRORS, error_reason
-from bot.boundary import ChannelPoster, CommandRequest, IncomingMessage, Place, SecretForm, Sender
+from bot.boundary import (
+    ChannelPoster,
+    CommandRequest,
+    IncomingMessage,
+    Place,
+    SecretForm,
+    Sender,
+)
 from bot.core import Core
 from bot.services import Services
 
@@ -71,7 +81,9 @@ class DiscordAdapter:
         quiet_library_loggers()
         configure_rest(self._settings.discord_api_url)
         self._client = ByokClient(
-            group=build_group(self._run_command), on_chat_message=self._on_message
+            group=build_group(self._run_command),
+            on_chat_message=self._on_message,
+            on_form_submit=self._on_form_submit,
         )
         self._runner = asyncio.get_running_loop().create_task(self._run(self._client))
         logger.info("discord adapter started")
@@ -130,7 +142,7 @@ class DiscordAdapter:
     ) -> None:
         place, sender = self._who(interaction)
         if place is None:
-            await InteractionSink(interaction, submit=self._submit_secret).send(NOT_IN_GUILD)
+            await InteractionSink(interaction).send(NOT_IN_GUILD)
             return
         if not form:
             # Discord wants a first response within three seconds; a form must be that
@@ -143,14 +155,24 @@ class DiscordAdapter:
         request = CommandRequest(
             place=place, sender=sender, text=shlex.join(words), event_id=str(interaction.id)
         )
-        sink = InteractionSink(interaction, submit=self._submit_secret)
+
+        async def open_form(secret_form: SecretForm) -> str:
+            return await self._core.open_form(secret_form, place=place, sender=sender)
+
+        sink = InteractionSink(interaction, open_form=open_form)
         await self._core.handle_command(request, sink)
 
-    async def _submit_secret(
-        self, form: SecretForm, secret: str, interaction: discord.Interaction[Any]
-    ) -> None:
-        sink = InteractionSink(interaction, submit=self._submit_secret)
+    # -- key forms -----------------------------------------------------------------------
+    async def _on_form_submit(self, interaction: discord.Interaction[Any], token: str) -> None:
+        """A key form was submitted: finish it in a tracked task (a stop lets a key being
+        verified and stored finish), not queued behind answers: Discord wants the
+        submission acknowledged within three seconds."""
+        self._spawn(self._submit_form(interaction, token), bounded=False)
+
+    async def _submit_form(self, interaction: discord.Interaction[Any], token: str) -> None:
+        sink = InteractionSink(interaction)
         place, sender = self._who(interaction)
+        secret = submitted_secret(interaction.data)
         if place is None or not secret:
             await sink.send(NOT_IN_GUILD if place is None else "Paste the API key.")
             return
@@ -159,7 +181,7 @@ class DiscordAdapter:
         except DISCORD_ERRORS as exc:
             logger.warning("could not acknowledge the key form (%s)", error_reason(exc))
             return
-        await self._core.submit_secret(form, secret, place=place, sender=sender, sink=sink)
+        await self._core.submit_form(token, secret, place=place, sender=sender, sink=sink)
 
     def _who(self, interaction: discord.Interaction[Any]) -> tuple[Place | None, Sender]:
         guild = interaction.guild_id
@@ -229,8 +251,9 @@ class DiscordAdapter:
         await self._core.handle_message(incoming, sink)
 
     # -- background work -----------------------------------------------------------------
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(self._bounded(work))
+    def _spawn(self, work: Coroutine[Any, Any, None], *, bounded: bool = True) -> None:
+        """Run `work` as a tracked task; `bounded` ones wait their turn among the answers."""
+        task = asyncio.get_running_loop().create_task(self._bounded(work) if bounded else work)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -244,4 +267,4 @@ class DiscordAdapter:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.error("discord message task failed (%s)", type(task.exception()).__name__)
+            logger.error("discord task failed (%s)", type(task.exception()).__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
@@ -22,6 +22,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from adapters.discord.secret_form import form_token
 from adapters.discord.streaming import NO_PINGS
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ LIBRARY_LOGGERS = (
 )
 
 MessageHandler = Callable[[discord.Message], Awaitable[None]]
+# A key form's submission and the pending form's token its custom_id carries.
+FormHandler = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 
 
 def quiet_library_loggers() -> None:
@@ -68,15 +71,23 @@ def intents() -> discord.Intents:
 
 
 class ByokClient(discord.Client):
-    """A `discord.Client` with the `/byok` command tree; messages go to `on_chat_message`."""
+    """A `discord.Client` with the `/byok` command tree; messages go to `on_chat_message`,
+    key form submissions to `on_form_submit`."""
 
-    def __init__(self, *, group: app_commands.Group, on_chat_message: MessageHandler) -> None:
+    def __init__(
+        self,
+        *,
+        group: app_commands.Group,
+        on_chat_message: MessageHandler,
+        on_form_submit: FormHandler,
+    ) -> None:
         # No message cache: message content stays in memory only while it is answered.
         super().__init__(intents=intents(), allowed_mentions=NO_PINGS, max_messages=None)
         self.tree: app_commands.CommandTree[ByokClient] = app_commands.CommandTree(self)
         self.tree.add_command(group)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         self._on_chat_message = on_chat_message
+        self._on_form_submit = on_form_submit
         self.synced = False
 
     async def setup_hook(self) -> None:
@@ -98,6 +109,16 @@ class ByokClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         """Every message the intents deliver; edits arrive as another event and are ignored."""
         await self._on_chat_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Every interaction (discord.py dispatches each once); key form submissions are
+        handled here from their custom_id's token, never by an in-memory modal."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: Mapping[str, Any] = interaction.data or {}
+        token = form_token(data.get("custom_id"))
+        if token is not None:
+            await self._on_form_submit(interaction, token)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """Log the failing event and error class only (arguments hold message content)."""

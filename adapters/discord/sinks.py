@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import discord
 
-from adapters.discord.secret_form import SecretModal, Submit
+from adapters.discord.secret_form import SecretModal
 from adapters.discord.streaming import DISCORD_ERRORS, NO_PINGS, ReplyStream, error_reason
 from adapters.discord.translation import split_text
 from bot.boundary import SecretForm
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 # Discord's per-file upload limit where an interaction does not say (no server boosts).
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 
+# Keeps a form's metadata with the core (`Core.open_form`) and returns the form's token.
+OpenForm = Callable[[SecretForm], Awaitable[str]]
+
 
 def _size(size: int) -> str:
     if size >= 1024 * 1024:
@@ -31,11 +34,17 @@ def _size(size: int) -> str:
 
 
 class InteractionSink:
-    """Answers a `/byok` interaction: always ephemeral, a key form as a modal."""
+    """Answers a `/byok` interaction: always ephemeral, a key form as a modal.
 
-    def __init__(self, interaction: discord.Interaction[Any], *, submit: Submit) -> None:
+    `open_form` is given to the sinks of commands, which may open a key form; the sink
+    answering a form's submission has none.
+    """
+
+    def __init__(
+        self, interaction: discord.Interaction[Any], *, open_form: OpenForm | None = None
+    ) -> None:
         self._interaction = interaction
-        self._submit = submit
+        self._open_form = open_form
 
     async def send(self, text: str, *, private: bool = True) -> None:
         """Reply privately (a command, and above all a key command, is never public)."""
@@ -86,16 +95,25 @@ class InteractionSink:
             await self.send(f"{filename} could not be sent: Discord refused the upload.")
 
     async def open_secret_form(self, form: SecretForm) -> None:
-        """Open the modal; only possible as the interaction's first response."""
+        """Open the modal; only possible as the interaction's first response.
+
+        The form's metadata goes to the database first (a database outage raises here and
+        the command layer answers it); the modal carries only the token. It is stopped
+        once sent, so discord.py's view store keeps nothing: the submission is handled
+        from the token by the adapter, in this process or in a restarted one.
+        """
         response = self._interaction.response
-        if response.is_done():
+        if response.is_done() or self._open_form is None:
             await self.send(f"Run `/byok key {form.action}` again to open the form.")
             return
+        modal = SecretModal(form, token=await self._open_form(form))
         try:
-            await response.send_modal(SecretModal(form, submit=self._submit))
+            await response.send_modal(modal)
         except DISCORD_ERRORS as exc:
             logger.info("could not open the key form (%s)", error_reason(exc))
             await self.send("The key form could not be opened; run the command again.")
+        finally:
+            modal.stop()
 
 
 class MessageSink:
