@@ -17,10 +17,11 @@ from sqlmodel import Session, col, select
 from bot.sealing import Sealed, Vault
 from storage.models import ProviderKey
 from storage.slack_models import SlackInstallation
+from storage.slack_store import REFRESH_KEY_ID, TOKEN_KEY_ID
 
-# The key ids the Slack adapter binds its tokens to (adapters/slack/installations.py).
-SLACK_TOKEN_KEY_ID = "slack-bot-token"
-SLACK_REFRESH_KEY_ID = "slack-bot-refresh-token"
+# The key ids the Slack tokens are bound to (sealed by bot/installations.py).
+SLACK_TOKEN_KEY_ID = TOKEN_KEY_ID
+SLACK_REFRESH_KEY_ID = REFRESH_KEY_ID
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -74,32 +73,6 @@ def prune_states(session: Session, *, now: dt.datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# (workspace id, key id, ciphertext, nonce, key version) -> (ciphertext, nonce, key version)
-Reseal = Callable[[str, str, bytes, bytes, str], tuple[bytes, bytes, str]]
+# The key ids the Slack tokens are sealed with (the AES-GCM associated data binds them).
 TOKEN_KEY_ID = "slack-bot-token"
 REFRESH_KEY_ID = "slack-bot-refresh-token"
-
-
-def reseal_installations(session: Session, reseal: Reseal) -> int:
-    """Re-encrypt every stored Slack token with `reseal` (a master-key rotation); return rows.
-
-    Runs inside the caller's transaction, so a rotation re-seals provider keys and Slack
-    tokens all together or not at all.
-    """
-    rows = list_installations(session)
-    for row in rows:
-        ciphertext, nonce, version = reseal(
-            row.workspace_id, TOKEN_KEY_ID, row.token_ciphertext, row.token_nonce, row.key_version
-        )
-        if row.refresh_ciphertext is not None and row.refresh_nonce is not None:
-            refresh = reseal(
-                row.workspace_id,
-                REFRESH_KEY_ID,
-                row.refresh_ciphertext,
-                row.refresh_nonce,
-                row.key_version,
-            )
-            row.refresh_ciphertext, row.refresh_nonce = refresh[0], refresh[1]
-        row.token_ciphertext, row.token_nonce, row.key_version = ciphertext, nonce, version
-        session.add(row)
-    return len(rows)

@@ -1,44 +1,46 @@
-"""slack-bolt's installation and OAuth state stores on byokbot's own database.
+"""slack-bolt's installation and OAuth state stores, on the core's `bot.installations`.
 
-Bot tokens (and refresh tokens) are sealed with the vault, bound to the workspace and
-a fixed key id, before they reach the database. Only the bot half of an installation
-is kept: byokbot asks for no user scopes.
+Only the slack_sdk side lives here: bolt's `Installation`/`Bot` objects are translated to
+and from the core's plain `BotInstallation` values (epoch seconds to naive UTC and back,
+team ids to workspace ids). Sealing the tokens and the database work are the core's.
+Only the bot half of an installation is kept: byokbot asks for no user scopes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import secrets
+from typing import TYPE_CHECKING
 
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from sqlalchemy.engine import Engine
 
 from adapters.slack.translation import workspace_id
 from bot.errors import ByokError
-from bot.sealing import Sealed, Vault
-from storage.engine import session_scope
-from storage.models import utcnow
-from storage.slack_models import SlackInstallation
-from storage.slack_store import (
+from bot.installations import (
     REFRESH_KEY_ID,
+    STATE_SECONDS,
     TOKEN_KEY_ID,
-    consume_state,
-    delete_installation,
-    find_enterprise_installation,
-    find_installation,
-    issue_state,
-    prune_states,
-    save_installation,
+    BotInstallation,
+    SlackInstallations,
+    SlackOAuthStates,
 )
-from storage.workspaces import ensure_workspace
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from bot.sealing import Vault
+
+__all__ = [
+    "REFRESH_KEY_ID",
+    "STATE_SECONDS",
+    "TOKEN_KEY_ID",
+    "SqlInstallationStore",
+    "SqlStateStore",
+]
 
 logger = logging.getLogger(__name__)
-
-STATE_SECONDS = 600
 
 
 def _workspace_of(*, team_id: str | None, enterprise_id: str | None) -> str | None:
@@ -46,12 +48,58 @@ def _workspace_of(*, team_id: str | None, enterprise_id: str | None) -> str | No
     return workspace_id(key) if key else None
 
 
+def _installation_of(ws: str, bot: Bot) -> BotInstallation:
+    """bolt's bot half of an installation as the core's plain value."""
+    expires = (
+        dt.datetime.fromtimestamp(bot.bot_token_expires_at, dt.UTC).replace(tzinfo=None)
+        if bot.bot_token_expires_at
+        else None
+    )
+    return BotInstallation(
+        workspace_id=ws,
+        team_id=bot.team_id,
+        team_name=bot.team_name or "",
+        enterprise_id=bot.enterprise_id,
+        is_enterprise_install=bool(bot.is_enterprise_install),
+        app_id=bot.app_id,
+        bot_id=bot.bot_id,
+        bot_user_id=bot.bot_user_id,
+        bot_scopes=tuple(bot.bot_scopes),
+        bot_token=bot.bot_token,
+        refresh_token=bot.bot_refresh_token,
+        token_expires_at=expires,
+    )
+
+
+def _bot_of(install: BotInstallation) -> Bot:
+    """The core's stored installation as bolt's `Bot` (epoch-second timestamps)."""
+    expires = (
+        int(install.token_expires_at.replace(tzinfo=dt.UTC).timestamp())
+        if install.token_expires_at
+        else None
+    )
+    installed = install.installed_at.replace(tzinfo=dt.UTC) if install.installed_at else None
+    return Bot(
+        app_id=install.app_id,
+        enterprise_id=install.enterprise_id,
+        team_id=install.team_id,
+        team_name=install.team_name,
+        bot_token=install.bot_token,
+        bot_id=install.bot_id or "",
+        bot_user_id=install.bot_user_id or "",
+        bot_scopes=list(install.bot_scopes),
+        bot_refresh_token=install.refresh_token,
+        bot_token_expires_at=expires,
+        is_enterprise_install=install.is_enterprise_install,
+        installed_at=(installed or dt.datetime.now(dt.UTC)).timestamp(),
+    )
+
+
 class SqlInstallationStore(AsyncInstallationStore):
-    """Installations in `slack_installations`, tokens sealed; DB work runs off the event loop."""
+    """bolt's installation store on `bot.installations.SlackInstallations` (tokens sealed)."""
 
     def __init__(self, engine: Engine, vault: Vault) -> None:
-        self._engine = engine
-        self._vault = vault
+        self._installations = SlackInstallations(engine, vault)
 
     @property
     def logger(self) -> logging.Logger:
@@ -68,41 +116,7 @@ class SqlInstallationStore(AsyncInstallationStore):
         ws = _workspace_of(team_id=bot.team_id, enterprise_id=bot.enterprise_id)
         if ws is None:
             raise ByokError("a Slack installation without team or enterprise id")
-        await asyncio.to_thread(self._save, ws, bot)
-
-    def _save(self, ws: str, bot: Bot) -> None:
-        token = self._vault.seal(bot.bot_token, workspace_id=ws, key_id=TOKEN_KEY_ID)
-        refresh: Sealed | None = None
-        if bot.bot_refresh_token:
-            refresh = self._vault.seal(
-                bot.bot_refresh_token, workspace_id=ws, key_id=REFRESH_KEY_ID
-            )
-        expires = (
-            dt.datetime.fromtimestamp(bot.bot_token_expires_at, dt.UTC).replace(tzinfo=None)
-            if bot.bot_token_expires_at
-            else None
-        )
-        row = SlackInstallation(
-            workspace_id=ws,
-            team_id=bot.team_id,
-            team_name=(bot.team_name or "")[:200],
-            enterprise_id=bot.enterprise_id,
-            is_enterprise_install=bool(bot.is_enterprise_install),
-            app_id=bot.app_id,
-            bot_id=bot.bot_id,
-            bot_user_id=bot.bot_user_id,
-            bot_scopes=",".join(bot.bot_scopes)[:2000],
-            token_ciphertext=token.ciphertext,
-            token_nonce=token.nonce,
-            refresh_ciphertext=refresh.ciphertext if refresh else None,
-            refresh_nonce=refresh.nonce if refresh else None,
-            key_version=token.key_version,
-            token_expires_at=expires,
-            installer_user_id=None,
-        )
-        with session_scope(self._engine) as session:
-            ensure_workspace(session, workspace_id=ws, platform="slack", name=bot.team_name or "")
-            save_installation(session, row)
+        await self._installations.save(_installation_of(ws, bot))
         logger.info("slack app installed in workspace %s", ws)
 
     # -- reads -------------------------------------------------------------------------
@@ -114,7 +128,11 @@ class SqlInstallationStore(AsyncInstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
         """The workspace's bot (token unsealed in memory), or None when not installed."""
-        return await asyncio.to_thread(self._find, enterprise_id, team_id)
+        found = await self._installations.find(
+            workspace_id=workspace_id(team_id) if team_id else None,
+            enterprise_id=enterprise_id,
+        )
+        return _bot_of(found) if found is not None else None
 
     async def async_find_installation(
         self,
@@ -143,47 +161,6 @@ class SqlInstallationStore(AsyncInstallationStore):
             is_enterprise_install=bot.is_enterprise_install,
         )
 
-    def _find(self, enterprise_id: str | None, team_id: str | None) -> Bot | None:
-        with session_scope(self._engine) as session:
-            row = None
-            if team_id:
-                row = find_installation(session, workspace_id=workspace_id(team_id))
-            if row is None and enterprise_id:
-                row = find_enterprise_installation(session, enterprise_id=enterprise_id)
-        if row is None:
-            return None
-        token = self._vault.unseal(
-            Sealed(row.token_ciphertext, row.token_nonce, row.key_version),
-            workspace_id=row.workspace_id,
-            key_id=TOKEN_KEY_ID,
-        )
-        refresh = None
-        if row.refresh_ciphertext is not None and row.refresh_nonce is not None:
-            refresh = self._vault.unseal(
-                Sealed(row.refresh_ciphertext, row.refresh_nonce, row.key_version),
-                workspace_id=row.workspace_id,
-                key_id=REFRESH_KEY_ID,
-            )
-        expires = (
-            int(row.token_expires_at.replace(tzinfo=dt.UTC).timestamp())
-            if row.token_expires_at
-            else None
-        )
-        return Bot(
-            app_id=row.app_id,
-            enterprise_id=row.enterprise_id,
-            team_id=row.team_id,
-            team_name=row.team_name,
-            bot_token=token,
-            bot_id=row.bot_id or "",
-            bot_user_id=row.bot_user_id or "",
-            bot_scopes=[s for s in row.bot_scopes.split(",") if s],
-            bot_refresh_token=refresh,
-            bot_token_expires_at=expires,
-            is_enterprise_install=row.is_enterprise_install,
-            installed_at=row.installed_at.replace(tzinfo=dt.UTC).timestamp(),
-        )
-
     # -- deletes (uninstall, tokens revoked) -----------------------------------------
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """Forget the workspace's bot token."""
@@ -202,24 +179,19 @@ class SqlInstallationStore(AsyncInstallationStore):
         ws = _workspace_of(team_id=team_id, enterprise_id=enterprise_id)
         if ws is None:
             return
-        removed = await asyncio.to_thread(self._delete, ws)
+        removed = await self._installations.delete(workspace_id=ws)
         logger.info("slack tokens of workspace %s deleted (%d row)", ws, removed)
 
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """Same as deleting the installation (bolt calls this on app_uninstalled)."""
         await self.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
 
-    def _delete(self, ws: str) -> int:
-        with session_scope(self._engine) as session:
-            return delete_installation(session, workspace_id=ws)
-
 
 class SqlStateStore(AsyncOAuthStateStore):
-    """One-time OAuth `state` values in `slack_oauth_states` (shared by every replica)."""
+    """bolt's OAuth state store on `bot.installations.SlackOAuthStates` (one use each)."""
 
     def __init__(self, engine: Engine, *, expiration_seconds: int = STATE_SECONDS) -> None:
-        self._engine = engine
-        self._ttl = dt.timedelta(seconds=expiration_seconds)
+        self._states = SlackOAuthStates(engine, expiration_seconds=expiration_seconds)
 
     @property
     def logger(self) -> logging.Logger:
@@ -228,20 +200,8 @@ class SqlStateStore(AsyncOAuthStateStore):
 
     async def async_issue(self, *args: object, **kwargs: object) -> str:
         """A new random state, valid for the configured time."""
-        state = secrets.token_urlsafe(32)
-        await asyncio.to_thread(self._issue, state)
-        return state
-
-    def _issue(self, state: str) -> None:
-        now = utcnow()
-        with session_scope(self._engine) as session:
-            prune_states(session, now=now)
-            issue_state(session, state=state, expires_at=now + self._ttl)
+        return await self._states.issue()
 
     async def async_consume(self, state: str) -> bool:
         """True once for a state this app issued that has not expired."""
-        return await asyncio.to_thread(self._consume, state)
-
-    def _consume(self, state: str) -> bool:
-        with session_scope(self._engine) as session:
-            return consume_state(session, state=state[:200], now=utcnow())
+        return await self._states.consume(state)

@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine
 from adapters.slack.installations import TOKEN_KEY_ID, SqlInstallationStore, SqlStateStore
 from bot.errors import DecryptionError
 from bot.masterkey import generate_key, parse_key
-from bot.sealing import Sealed, Vault
+from bot.sealed_rows import reseal_all
+from bot.sealing import Vault
 from storage.engine import make_engine, session_scope
 from storage.models import Workspace
 from storage.slack_models import SlackOAuthState
-from storage.slack_store import reseal_installations
 
 TOKEN_1 = "xoxb-111-planted-token-of-team-one"
 TOKEN_2 = "xoxb-222-planted-token-of-team-two"
@@ -149,18 +149,8 @@ async def test_master_key_rotation_reseals_slack_tokens(engine: Engine, vault: V
     store = SqlInstallationStore(engine, vault)
     await store.async_save(installation("T1", TOKEN_1, refresh="xoxe-1-refresh-token"))
     new_vault = Vault(parse_key(generate_key(), origin="test"))
-
-    def reseal(
-        workspace: str, key_id: str, ciphertext: bytes, nonce: bytes, version: str
-    ) -> tuple[bytes, bytes, str]:
-        plain = vault.unseal(
-            Sealed(ciphertext, nonce, version), workspace_id=workspace, key_id=key_id
-        )
-        sealed = new_vault.seal(plain, workspace_id=workspace, key_id=key_id)
-        return sealed.ciphertext, sealed.nonce, sealed.key_version
-
-    with session_scope(engine) as session:
-        assert reseal_installations(session, reseal) == 1
+    with session_scope(engine) as session:  # what `byokbot master-key rotate` runs
+        assert reseal_all(session, current=vault, new=new_vault) == 1
     bot = await SqlInstallationStore(engine, new_vault).async_find_bot(
         enterprise_id=None, team_id="T1"
     )
