@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import shlex
-from collections.abc import Coroutine
 from typing import Any
 
 import discord
@@ -32,6 +31,7 @@ from adapters.discord.poster import DiscordPoster
 from adapters.discord.secret_form import submitted_secret
 from adapters.discord.sinks import InteractionSink, MessageSink
 from adapters.discord.streaming import DISCORD_ERRORS, error_reason
+from bot.background import BackgroundWork
 from bot.boundary import (
     ChannelPoster,
     CommandRequest,
@@ -45,8 +45,6 @@ from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
-STOP_GRACE_SECONDS = 10.0
-MAX_CONCURRENT_ANSWERS = 32
 LOGIN_RETRY_MAX_SECONDS = 60.0
 _HUMAN_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 NOT_IN_GUILD = "Use `/byok` in a channel of your server."
@@ -62,8 +60,7 @@ class DiscordAdapter:
         self._settings = services.settings
         self._client: ByokClient | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._answers = asyncio.Semaphore(MAX_CONCURRENT_ANSWERS)
+        self._background = BackgroundWork("discord")
         self._direct = DirectWorkspaces()
         self._poster = DiscordPoster(lambda: self._client)
 
@@ -97,12 +94,7 @@ class DiscordAdapter:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
             self._runner = None
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        await self._background.drain()
 
     async def _run(self, client: ByokClient) -> None:
         try:
@@ -167,7 +159,7 @@ class DiscordAdapter:
         """A key form was submitted: finish it in a tracked task (a stop lets a key being
         verified and stored finish), not queued behind answers: Discord wants the
         submission acknowledged within three seconds."""
-        self._spawn(self._submit_form(interaction, token), bounded=False)
+        self._background.spawn(self._submit_form(interaction, token), kind="form", bounded=False)
 
     async def _submit_form(self, interaction: discord.Interaction[Any], token: str) -> None:
         sink = InteractionSink(interaction)
@@ -213,7 +205,7 @@ class DiscordAdapter:
             return
         if message.type not in _HUMAN_TYPES:
             return
-        self._spawn(self._answer(message, client.user.id))
+        self._background.spawn(self._answer(message, client.user.id), kind="message")
 
     async def _answer(self, message: discord.Message, bot_id: int) -> None:
         client = self._client
@@ -249,22 +241,3 @@ class DiscordAdapter:
             history=reply_chain(message, bot_id=bot_id),
         )
         await self._core.handle_message(incoming, sink)
-
-    # -- background work -----------------------------------------------------------------
-    def _spawn(self, work: Coroutine[Any, Any, None], *, bounded: bool = True) -> None:
-        """Run `work` as a tracked task; `bounded` ones wait their turn among the answers."""
-        task = asyncio.get_running_loop().create_task(self._bounded(work) if bounded else work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    async def _bounded(self, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            async with self._answers:
-                await work
-        finally:
-            work.close()  # cancelled while waiting: never started, and must not warn
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("discord task failed (%s)", type(task.exception()).__name__)

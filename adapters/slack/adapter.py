@@ -7,7 +7,6 @@ never the body, which may hold a key typed into `/byok key add`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -29,6 +28,7 @@ from adapters.slack.installations import SqlInstallationStore, SqlStateStore
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.poster import InstalledTokens, SingleTokens, SlackPoster, TokenSource
 from adapters.slack.signature import signature_problem
+from bot.background import BackgroundWork
 from bot.boundary import ChannelPoster
 from bot.core import Core
 from bot.services import Services
@@ -49,11 +49,6 @@ BOT_SCOPES = (
     "files:write",
     "users:read",
 )
-STOP_GRACE_SECONDS = 10.0
-# Events being dispatched or answered at once; more wait their turn after their ack.
-# Bounding them keeps the event loop free for acks and the provider connection pools and
-# the database from thrashing under a burst (see bench/slack.py).
-MAX_CONCURRENT_ANSWERS = 32
 _INVALID = {"error": "invalid request"}
 
 
@@ -75,8 +70,9 @@ class SlackAdapter:
         self._services = services
         self._settings = settings = services.settings
         self._mode = mode
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._answers = asyncio.Semaphore(MAX_CONCURRENT_ANSWERS)
+        # Events answered at once are bounded (bot/background.py): a burst must leave the
+        # event loop free for acks and not thrash the provider pools and the database.
+        self._background = BackgroundWork("slack")
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         secret = settings.slack_signing_secret
@@ -189,12 +185,7 @@ class SlackAdapter:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        await self._background.drain()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -248,24 +239,6 @@ class SlackAdapter:
 
     # -- background work -----------------------------------------------------------------
     def _spawn(self, work: Coroutine[Any, Any, None], kind: str) -> None:
-        if kind in ("event", "message"):
-            work = self._bounded(work)
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(lambda done: self._finished(done, kind))
-
-    async def _bounded(self, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            async with self._answers:
-                await work
-        finally:
-            work.close()  # cancelled while waiting: never started, and must not warn
-
-    def _finished(self, task: asyncio.Task[None], kind: str) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            # The class only: a message may quote payload content.
-            logger.error("slack %s handling failed: %s", kind, type(error).__name__)
+        # Events and messages wait their turn among the answers; commands, forms and
+        # the like only acknowledge-then-reply and go at once.
+        self._background.spawn(work, kind=kind, bounded=kind in ("event", "message"))

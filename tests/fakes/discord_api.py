@@ -35,6 +35,7 @@ from tests.fakes.discord_gateway import (
     BOT_ID,
     World,
     app_info,
+    bot_message,
     channel,
     guild,
     member,
@@ -469,23 +470,12 @@ class FakeDiscord(LoopServer):
 
     def _store(self, channel_id: int, body: dict[str, Any], files: list[Upload]) -> dict[str, Any]:
         gid = self.world.channels.get(channel_id)
-        data: dict[str, Any] = {
-            "id": str(next_id()),
-            "channel_id": str(channel_id),
-            "author": user(BOT_ID),
-            "content": body.get("content") or "",
-            "timestamp": "2024-01-01T00:00:00+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": attachments(body, files),
-            "embeds": [],
-            "pinned": False,
-            "type": 19 if body.get("message_reference") else 0,
-            "flags": 0,
-        }
+        data = bot_message(
+            body,
+            channel_id=str(channel_id),
+            attachments=attachments(body, files),
+            kind=19 if body.get("message_reference") else 0,  # 19: a reply
+        )
         if gid is not None:
             data["guild_id"] = str(gid)
         if body.get("message_reference"):

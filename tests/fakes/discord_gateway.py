@@ -267,13 +267,18 @@ def modal_data(custom_id: str, values: dict[str, str]) -> dict[str, Any]:
     return {"custom_id": custom_id, "components": rows}
 
 
-def webhook_message(
-    body: dict[str, Any], attachments: list[dict[str, Any]] | None = None
+def bot_message(
+    body: dict[str, Any],
+    *,
+    channel_id: str = "0",
+    attachments: list[dict[str, Any]] | None = None,
+    kind: int = 0,
+    flags: int = 0,
 ) -> dict[str, Any]:
-    """A follow-up message as the webhook endpoints return it (with its uploaded files)."""
+    """A message the bot sent, as Discord's API returns it."""
     return {
         "id": str(next_id()),
-        "channel_id": "0",
+        "channel_id": channel_id,
         "author": user(BOT_ID),
         "content": body.get("content") or "",
         "timestamp": "2024-01-01T00:00:00+00:00",
@@ -285,11 +290,17 @@ def webhook_message(
         "attachments": attachments or [],
         "embeds": [],
         "pinned": False,
-        "type": 0,
-        "flags": int(body.get("flags") or 0),
-        "webhook_id": str(APP_ID),
-        "application_id": str(APP_ID),
+        "type": kind,
+        "flags": flags,
     }
+
+
+def webhook_message(
+    body: dict[str, Any], attachments: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A follow-up message as the webhook endpoints return it (with its uploaded files)."""
+    message = bot_message(body, attachments=attachments, flags=int(body.get("flags") or 0))
+    return {**message, "webhook_id": str(APP_ID), "application_id": str(APP_ID)}
 
 
 def app_info() -> dict[str, Any]:
