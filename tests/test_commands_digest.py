@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -12,24 +11,7 @@ from sqlmodel import Session
 
 from storage.models import Workspace
 from tests.commands_kit import Bot, audit_rows, make_services
-
-
-@dataclass
-class RecordingPoster:
-    """The adapter side of `ChannelPoster`: keeps what would have been posted."""
-
-    posts: list[tuple[str, str, str, tuple[str, bytes] | None]] = field(default_factory=list)
-
-    async def post(
-        self,
-        *,
-        workspace_id: str,
-        channel_id: str,
-        text: str,
-        file: tuple[str, bytes] | None = None,
-    ) -> None:
-        """Record one post."""
-        self.posts.append((workspace_id, channel_id, text, file))
+from tests.test_digest_support import RecordingPoster
 
 
 @pytest.fixture
@@ -89,7 +71,8 @@ async def test_digest_now(bot: Bot, engine: Engine) -> None:
     await bot.run("digest off")  # on demand still posts
     posted = await bot.run("digest now")
     assert posted.last == "digest of 2026-11-26 posted in #ops."
-    [(workspace_id, channel, text, _file)] = poster.posts
-    assert (workspace_id, channel) == ("console", "ops") and "26 November 2026" in text
+    [post] = poster.posts
+    assert (post["workspace_id"], post["channel_id"]) == ("console", "ops")
+    assert "26 November 2026" in post["text"]
     assert audit_rows(engine)[-1].action == "digest.now"
     assert audit_rows(engine)[-1].outcome == "posted"

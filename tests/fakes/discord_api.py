@@ -147,11 +147,7 @@ class FakeDiscord(LoopServer):
         app.router.add_get(GATEWAY_PATH, self._gateway)
         app.router.add_get(RESUME_PATH, self._gateway)  # READY's resume_gateway_url
         app.router.add_route("*", PREFIX + "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        await self._bind(app)
 
     async def _shutdown(self) -> None:
         if self._ws is not None and not self._ws.closed:

@@ -6,6 +6,8 @@ import asyncio
 import threading
 from typing import Self
 
+from aiohttp import web
+
 
 class LoopServer:
     """Start/stop/`with` for a fake whose `_startup` binds an aiohttp app on 127.0.0.1:0."""
@@ -14,6 +16,8 @@ class LoopServer:
 
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _runner: web.AppRunner | None = None
+    port = 0
 
     def start(self) -> Self:
         """Serve in a background thread; returns once the port is bound."""
@@ -49,8 +53,15 @@ class LoopServer:
         loop.run_forever()
         loop.close()
 
+    async def _bind(self, app: web.Application) -> None:
+        """Serve `app` on 127.0.0.1 at a free port (sets `port`)."""
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[0][1])
+
     async def _startup(self) -> None:
-        """Build the app and bind it (sets the fake's port)."""
+        """Build the app and `_bind` it."""
         raise NotImplementedError
 
     async def _shutdown(self) -> None:

@@ -155,11 +155,7 @@ class FakeServer(LoopServer):
         self._release = asyncio.Event()
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        await self._bind(app)
 
     async def _shutdown(self) -> None:
         assert self._release is not None and self._runner is not None

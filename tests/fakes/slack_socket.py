@@ -43,11 +43,7 @@ class FakeSocketMode(LoopServer):
     async def _startup(self) -> None:
         app = web.Application()
         app.router.add_get("/link", self._link)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        await self._bind(app)
 
     async def _shutdown(self) -> None:
         for ws in list(self._sockets):
