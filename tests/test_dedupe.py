@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.dedupe import RETENTION, Deduper, event_key
 from storage.engine import make_engine
@@ -14,17 +15,30 @@ from storage.engine import make_engine
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
 
 
-def test_one_claim_wins_across_replicas(database_url: str) -> None:
+@pytest.mark.parametrize("with_settings", [False, True], ids=["claim", "claim-and-load"])
+def test_one_claim_wins_across_replicas(database_url: str, with_settings: bool) -> None:
+    """Both ways a turn claims (alone, or with the settings read in the same statement)."""
     engines = [make_engine(database_url) for _ in range(6)]
     start = threading.Barrier(len(engines))
     wins: list[bool] = []
+
+    def claim(deduper: Deduper, conn: Connection, event_id: str) -> bool:
+        if with_settings:
+            claimed, _workspace, _budgets = deduper.claim_and_load(
+                conn, workspace_id="slack:T1", event_id=event_id, agent_id="a1", now=NOW
+            )
+            return claimed
+        return deduper.claim(conn, workspace_id="slack:T1", event_id=event_id, now=NOW)
 
     def replica(index: int) -> None:
         deduper = Deduper()
         start.wait()
         for i in range(30):
-            with engines[index].begin() as conn:
-                won = deduper.claim(conn, workspace_id="slack:T1", event_id=f"Ev{i}", now=NOW)
+            with engines[index].connect() as conn:
+                # Autocommit on PostgreSQL, as a turn's planning unit runs.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                won = claim(deduper, conn, f"Ev{i}")
+                conn.commit()
             wins.append(won)
 
     threads = [threading.Thread(target=replica, args=(i,)) for i in range(len(engines))]
