@@ -9,7 +9,7 @@ PG_DB ?= test
 BYOKBOT_TEST_POSTGRES_URL ?= postgresql+psycopg://$(PG_USER)@$(PG_HOST):$(PG_PORT)/$(PG_DB)
 export BYOKBOT_TEST_POSTGRES_URL
 
-.PHONY: run test lint bench lock postgres
+.PHONY: run test lint bench lock postgres compose-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,16 @@ bench: $(VENV)/.dev-installed
 PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
+# requirements-build.lock pins the build backend (setuptools, wheel) with hashes, so the image
+# builds the byokbot wheel from hash-checked artefacts only (Dockerfile, builder stage).
 lock: $(VENV)/.dev-installed
 	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --output-file requirements-build.lock \
+	  pyproject.toml
+
+# `docker compose up --build` proven end to end (stand-in base images, healthchecks, non-root
+# user). Needs root and a few minutes; not part of `make test`. It clones this repository,
+# so it checks what is committed, not the uncommitted work tree.
+compose-check:
+	../shared/tools/compose-check $(CURDIR)

@@ -5,7 +5,9 @@ One command or message per line. A line starting with `/byok ` or `byok ` is a c
 go to standard output — streamed piece by piece on a terminal, whole lines in a pipe.
 `key add` without a secret asks for it with a hidden prompt on a terminal, or takes the
 next input line (never echoed) from a pipe. The local user is the console workspace's
-admin.
+admin. Input is normalised (`bot.safetext`): bytes that are not UTF-8 become U+FFFD and
+a message's stray control characters are dropped (a command holding one gets the
+grammar's clear line), so hostile input gets an answer, never a crash.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import io
 import logging
 import os
 import queue
@@ -20,6 +23,7 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import TextIO, TypeVar
 
 from aiohttp import web
@@ -34,6 +38,7 @@ from bot.boundary import (
 )
 from bot.config import Settings
 from bot.core import Core
+from bot.safetext import clean, encodable
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -46,6 +51,8 @@ USER_ID = "console-user"
 PROMPT = "byok> "
 BANNER = "byokbot console: type `/byok help` for commands, anything else to talk; Ctrl-D quits."
 _COMMAND_PREFIXES = ("/byok", "byok")
+# Relative to the working directory, like the default database and master key (./data/…).
+FILES_DIR = Path("data", "digests")
 
 
 def command_text(line: str) -> str | None:
@@ -119,7 +126,7 @@ class ConsoleSink:
             async for chunk in chunks:
                 parts.append(chunk)
                 if live:
-                    self.console.out.write(chunk)
+                    self.console.out.write(clean(chunk))
                     self.console.out.flush()
         finally:
             text = "".join(parts)
@@ -152,10 +159,11 @@ class ConsoleSink:
 
 
 class ConsolePoster:
-    """Posts to "channels" by printing `[#channel] text`."""
+    """Posts to "channels" by printing `[#channel] text`; an attached file goes to disk."""
 
-    def __init__(self, console: ConsoleAdapter) -> None:
+    def __init__(self, console: ConsoleAdapter, *, files_dir: Path = FILES_DIR) -> None:
         self.console = console
+        self.files_dir = files_dir
 
     async def post(
         self,
@@ -165,9 +173,20 @@ class ConsolePoster:
         text: str,
         file: tuple[str, bytes] | None = None,
     ) -> None:
-        """Print the post, with the attached file's name."""
-        suffix = f" [file: {file[0]}]" if file is not None else ""
-        self.console.write(f"[#{channel_id.lstrip('#')}] {text}{suffix}")
+        """Print the post; write the attached file (the digest's chart) and print its path."""
+        self.console.write(f"[#{channel_id.lstrip('#')}] {text}")
+        if file is None:
+            return
+        name, content = file
+        # Only the base name: the file lands in files_dir whatever the name says.
+        path = self.files_dir / (Path(name).name or "attachment")
+        try:
+            await asyncio.to_thread(_write_file, path, content)
+        except OSError as exc:
+            logger.warning("could not write %s: %s", path, type(exc).__name__)
+            self.console.write(f"[file {path.name} could not be saved in {self.files_dir}]")
+            return
+        self.console.write(f"[file: {_shown_path(path)}]")
 
 
 class ConsoleAdapter:
@@ -187,6 +206,8 @@ class ConsoleAdapter:
         self.services = services
         self.inp = stdin if stdin is not None else sys.stdin
         self.out = stdout if stdout is not None else sys.stdout
+        _replace_undecodable(self.inp)
+        _replace_undecodable(self.out)
         self.stdin_tty = _isatty(self.inp)
         self.stdout_tty = _isatty(self.out)
         user = os.environ.get("USER") or os.environ.get("USERNAME") or "console"
@@ -222,7 +243,7 @@ class ConsoleAdapter:
 
     def write(self, text: str) -> None:
         """Print one reply and flush (a pipe reader sees each reply as it is made)."""
-        self.out.write(text + "\n")
+        self.out.write(clean(text) + "\n")
         self.out.flush()
 
     async def read_line(self) -> str | None:
@@ -231,13 +252,13 @@ class ConsoleAdapter:
             self.out.write(PROMPT)
             self.out.flush()
         raw = await self._reader.call(self.inp.readline)
-        return None if raw == "" else raw.rstrip("\r\n")
+        return None if raw == "" else encodable(raw.rstrip("\r\n"))
 
     async def read_secret(self, prompt: str) -> str | None:
         """A secret: a hidden prompt on a terminal, else the next line (never echoed)."""
         if self.stdin_tty:
             try:
-                return await self._reader.call(lambda: getpass.getpass(prompt))
+                return encodable(await self._reader.call(lambda: getpass.getpass(prompt)))
             except (EOFError, KeyboardInterrupt):
                 return None
         return await self.read_line()
@@ -268,6 +289,9 @@ class ConsoleAdapter:
             request = CommandRequest(place=self.place, sender=self.sender, text=command)
             await self.core.handle_command(request, sink)
             return
+        text = clean(text).strip()
+        if not text:  # nothing but control characters
+            return
         message = IncomingMessage(
             place=self.place,
             sender=self.sender,
@@ -276,6 +300,28 @@ class ConsoleAdapter:
             mentions_bot=True,
         )
         await self.core.handle_message(message, sink)
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(content)
+    temporary.replace(path)  # a reader never sees half a file
+
+
+def _shown_path(path: Path) -> str:
+    # Relative paths as `./data/…`, the way the README and the SPEC name them.
+    return str(path) if path.is_absolute() else f"./{path.as_posix()}"
+
+
+def _replace_undecodable(stream: TextIO) -> None:
+    # A UTF-8 locale reads stdin strictly: one byte that is not UTF-8 (`\xff`) would end
+    # the console with UnicodeDecodeError. "replace" turns it into U+FFFD instead; on
+    # stdout it keeps an unencodable character in model output from ending it either.
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError, io.UnsupportedOperation):
+            reconfigure(errors="replace")
 
 
 def _isatty(stream: TextIO) -> bool:

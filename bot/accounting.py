@@ -81,6 +81,7 @@ class CallBooks:
             period_start=item.period_key,
             reserved_pusd=item.amount_pusd,
             spent_pusd=self.result.cost_pusd or 0,
+            lease_id=item.lease_id,
         )
 
     def _settle_first(self, conn: Connection) -> None:

@@ -9,19 +9,50 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from bot.providers.base import ChatMessage
 
 
+class Standing(StrEnum):
+    """The platform's verdict on a sender's admin rights."""
+
+    PLATFORM_ADMIN = "platform_admin"  # the platform says admin (Slack admin/owner, ...)
+    MEMBER = "member"  # a full member: admin only when granted with `/byok admins add`
+    NEVER = "never"  # guest, external user, bot or failed look-up: no grant helps
+
+
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """Who is speaking. `is_platform_admin` is the adapter's fail-closed verdict."""
+    """Who is speaking. `is_platform_admin` is the adapter's fail-closed verdict.
+
+    `never_admin` is the platform's negative verdict (a guest, an external user or a
+    failed look-up); it wins over `is_platform_admin` and over any grant.
+    """
 
     user_id: str
     display_name: str = ""
     is_platform_admin: bool = False
     is_bot: bool = False
+    never_admin: bool = False
+
+    @property
+    def standing(self) -> Standing:
+        """The platform's verdict, negative first (fail closed)."""
+        if self.never_admin or self.is_bot:
+            return Standing.NEVER
+        return Standing.PLATFORM_ADMIN if self.is_platform_admin else Standing.MEMBER
+
+    @classmethod
+    def with_standing(cls, standing: Standing, *, user_id: str, display_name: str = "") -> Sender:
+        """A human sender carrying the adapter's tri-state verdict."""
+        return cls(
+            user_id=user_id,
+            display_name=display_name,
+            is_platform_admin=standing is Standing.PLATFORM_ADMIN,
+            never_admin=standing is Standing.NEVER,
+        )
 
 
 @dataclass(frozen=True, slots=True)

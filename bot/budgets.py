@@ -7,6 +7,10 @@ RETURNING …`; the period's counter row is created with INSERT … ON CONFLICT 
 when the UPDATE finds none), and if any budget refuses, nothing stays held. After the
 call the reservation is swapped for the real cost, and the 80% / 100% alert flags are
 claimed exactly once per period.
+
+Each reservation is a lease that expires `bot.leases.LEASE` after it was taken, so a
+process that dies mid-call leaves nothing held for long: a budget that would refuse
+first releases its counter's expired leases and asks once more.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import Connection
 
 from bot.errors import BudgetExceeded
+from bot.leases import LEASE, naive_utc
 from bot.money import format_usd, from_pico
 from storage import budgets as store
+from storage import leases
 from storage.budgets import BudgetRow
 from storage.engine import transaction_block
+from storage.models import new_id
 
 ALERT_LEVELS = (80, 100)
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
@@ -91,6 +98,9 @@ class Held:
     resets_at: dt.datetime
     limit_pusd: int
     amount_pusd: int
+    lease_id: str  # the call's lease, one row per budget
+    reserved_at: dt.datetime  # naive UTC: when the reservation is asked for
+    expires_at: dt.datetime  # naive UTC: when an unsettled lease may be swept
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +150,16 @@ def refusal_text(held: Held) -> str:
 
 
 def plan(
-    rows: Sequence[BudgetRow], *, agent_name: str, amount_pusd: int, now: dt.datetime, tz: str
+    rows: Sequence[BudgetRow],
+    *,
+    agent_name: str,
+    amount_pusd: int,
+    now: dt.datetime,
+    tz: str,
+    lease: dt.timedelta = LEASE,
 ) -> tuple[Held, ...]:
-    """Each applicable budget with its current period and the amount to hold."""
+    """Each applicable budget with its current period, the amount to hold and the lease."""
+    lease_id, at = new_id(), naive_utc(now)
     held = []
     for row in rows:
         key, resets = period_window(row.period, now=now, tz=tz)
@@ -156,6 +173,9 @@ def plan(
                 resets_at=resets,
                 limit_pusd=row.limit_pusd,
                 amount_pusd=amount_pusd,
+                lease_id=lease_id,
+                reserved_at=at,
+                expires_at=at + lease,
             )
         )
     return tuple(held)
@@ -196,6 +216,9 @@ def _reserve_each(conn: Connection, held: Sequence[Held], *, relax_commit: bool)
                 since=item.starts_at,
             )
             state = _try(conn, item, relax_commit=last)
+        if state is None and _swept(conn, item):
+            # Room held by calls whose processes died was just released: ask once more.
+            state = _try(conn, item, relax_commit=last)
         if state is None:
             for earlier in done:
                 store.settle(
@@ -204,6 +227,7 @@ def _reserve_each(conn: Connection, held: Sequence[Held], *, relax_commit: bool)
                     period_start=earlier.period_key,
                     reserved_pusd=earlier.amount_pusd,
                     spent_pusd=0,
+                    lease_id=earlier.lease_id,
                 )
             raise BudgetExceeded(
                 refusal_text(item),
@@ -221,7 +245,15 @@ def _try(conn: Connection, item: Held, *, relax_commit: bool) -> store.CounterSt
         period_start=item.period_key,
         amount_pusd=item.amount_pusd,
         limit_pusd=item.limit_pusd,
+        lease_id=item.lease_id,
+        expires_at=item.expires_at,
         relax_commit=relax_commit,
+    )
+
+
+def _swept(conn: Connection, item: Held) -> bool:
+    return leases.sweep_counter(
+        conn, budget_id=item.budget_id, period_start=item.period_key, now=item.reserved_at
     )
 
 
@@ -241,6 +273,7 @@ def settle(
             period_start=item.period_key,
             reserved_pusd=item.amount_pusd,
             spent_pusd=spent_pusd,
+            lease_id=item.lease_id,
         )
         if alerts_wanted:
             alerts.extend(claim_alerts(conn, item, state))

@@ -9,21 +9,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from alembic.util import CommandError as AlembicCommandError
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bot.app import connect, migrate
 from bot.config import Settings, load_settings
-from bot.errors import ByokError, ConfigError, DatabaseUnavailable
+from bot.errors import ByokError, ConfigError, DatabaseUnavailable, StorageError
 from bot.logging_setup import configure_logging
 from bot.masterkey import generate_key, parse_key, read_key_file
 from bot.vault import open_vault, rotate_master_key
-from storage.migrate import current_revision
+from storage.migrate import current_revision, migrate_to
+
+logger = logging.getLogger(__name__)
 
 EXIT_ERROR = 2
 
@@ -70,12 +75,26 @@ def _cmd_shell(_args: argparse.Namespace) -> int:
     return asyncio.run(_shell(_settings()))
 
 
-def _cmd_migrate(_args: argparse.Namespace) -> int:
+def _migrate_to(engine: Engine, revision: str) -> None:
+    before = current_revision(engine)
+    try:
+        migrate_to(engine, revision)
+    except AlembicCommandError as exc:
+        raise StorageError(f"cannot migrate the database: {exc}") from None
+    after = current_revision(engine)
+    if before != after:
+        logger.info("database migrated from %s to %s", before or "empty", after or "empty")
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
     engine = connect(settings)
     try:
-        migrate(engine)
-        print(f"database at revision {current_revision(engine)}")
+        if args.to is None:
+            migrate(engine)
+        else:
+            _migrate_to(engine, args.to)
+        print(f"database at revision {current_revision(engine) or 'base (empty)'}")
     finally:
         engine.dispose()
     return 0
@@ -135,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     shell.set_defaults(handler=_cmd_shell)
 
     migrate_cmd = commands.add_parser("migrate", help="apply database migrations")
+    migrate_cmd.add_argument(
+        "--to",
+        metavar="REV",
+        help="upgrade or downgrade to this revision instead (e.g. 0003, head, base); "
+        "a downgrade drops what the newer migrations added",
+    )
     migrate_cmd.set_defaults(handler=_cmd_migrate)
 
     master = commands.add_parser("master-key", help="manage the master key")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     allow_private_base_urls: bool = Field(
         default=False, validation_alias="BYOKBOT_ALLOW_PRIVATE_BASE_URLS"
     )
+    metrics_token: SecretStr | None = Field(default=None, validation_alias="BYOKBOT_METRICS_TOKEN")
+    discord_shard_count: int | None = Field(
+        default=None, ge=1, validation_alias="DISCORD_SHARD_COUNT"
+    )
+    # NoDecode: the value is `0,1`, not JSON; `_split_shard_ids` parses it.
+    discord_shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        default=None, validation_alias="DISCORD_SHARD_IDS"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -76,6 +84,41 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         # slack_sdk joins method names onto the base URL, so it must end with "/".
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",")]
+        if not all(part.isascii() and part.isdigit() for part in parts):
+            # The value itself is not repeated: whatever was pasted here may be a secret.
+            raise ValueError("must be comma-separated shard numbers such as 0,1")
+        return tuple(int(part) for part in parts)
+
+    @field_validator("discord_shard_ids", mode="after")
+    @classmethod
+    def _shard_ids_fit_count(
+        cls, value: tuple[int, ...] | None, info: ValidationInfo
+    ) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        if "discord_shard_count" not in info.data:
+            return value  # the count is invalid itself; its own error is reported
+        count = info.data["discord_shard_count"]
+        if count is None:
+            raise ValueError("needs DISCORD_SHARD_COUNT (the total number of shards) as well")
+        if not value:
+            raise ValueError("must name at least one shard")
+        if len(set(value)) != len(value):
+            raise ValueError("names a shard twice")
+        too_big = [shard for shard in value if shard >= count]
+        if too_big:
+            raise ValueError(
+                f"shard {too_big[0]} is out of range: ids go from 0 to {count - 1} "
+                f"for DISCORD_SHARD_COUNT={count}"
+            )
+        return value
 
     @property
     def old_master_key_list(self) -> list[SecretStr]:
@@ -105,7 +148,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         loc = first.get("loc") or ("?",)
         name = str(loc[0])
+        message = str(first.get("msg", "invalid"))
+        # Our own validators' messages, without pydantic's "Value error, " prefix.
+        message = message.removeprefix("Value error, ")
         # Never echo the offending value: it may be a secret.
-        raise ConfigError(
-            f"invalid setting {name}: {first.get('msg', 'invalid')}", setting=name
-        ) from None
+        raise ConfigError(f"invalid setting {name}: {message}", setting=name) from None

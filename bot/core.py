@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot import metrics
+from bot import metrics, safetext
 from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, SecretForm, Sender
 from bot.dedupe import Deduper
 from bot.errors import UNAVAILABLE_LINE, DatabaseUnavailable
@@ -49,6 +49,7 @@ class Core:
 
     async def handle_command(self, request: CommandRequest, sink: ReplySink) -> None:
         """Run one `/byok …` command and answer privately through `sink`."""
+        request = safetext.clean_command(request)  # adapters normalise too: defence in depth
         try:
             await self._commands().handle(request, sink)
             metrics.count_command(platform=request.place.platform, outcome="handled")
@@ -58,6 +59,7 @@ class Core:
 
     async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> None:
         """Route one chat message to its agent (or ignore it) and answer through `sink`."""
+        message = safetext.clean_message(message)  # adapters normalise too: defence in depth
         try:
             await self._turns.run(message, sink)
             metrics.count_message(platform=message.place.platform, outcome="handled")
@@ -66,12 +68,21 @@ class Core:
             await self._fail(exc, sink, what="message")
 
     async def submit_secret(
-        self, form: SecretForm, secret: str, *, place: Place, sender: Sender, sink: ReplySink
+        self,
+        form: SecretForm,
+        secret: str,
+        *,
+        place: Place,
+        sender: Sender,
+        sink: ReplySink,
+        request_id: str | None = None,
     ) -> None:
-        """Finish a `key add`/`key rotate` whose secret came through a private form."""
+        """Finish a `key add`/`key rotate` whose secret came through a private form;
+        `request_id` (the submission's trigger id) makes a replayed submission act once."""
+        secret = safetext.encodable(secret)
         try:
             await self._commands().submit_secret(
-                form, secret, place=place, sender=sender, sink=sink
+                form, secret, place=place, sender=sender, sink=sink, request_id=request_id
             )
         except Exception as exc:
             await self._fail(exc, sink, what="secret form")

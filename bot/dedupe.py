@@ -29,6 +29,29 @@ def event_key(*, workspace_id: str, event_id: str) -> str:
     return f"{workspace_id[:64]}:#{digest}"
 
 
+def request_key(*, workspace_id: str, request_id: str) -> str:
+    """The claim key of a replayable request (a slash command's or a form's `trigger_id`,
+    an interaction id): namespaced so it can never collide with a message event id."""
+    return event_key(workspace_id=workspace_id, event_id=f"request:{request_id}")
+
+
+def claim_request(
+    conn: Connection, *, workspace_id: str, request_id: str, now: dt.datetime
+) -> bool:
+    """True the first time (across every process on this database) a request id is seen.
+
+    A signed request replayed within Slack's five-minute window carries the same
+    `trigger_id`: it loses this claim and is acknowledged without being acted on.
+    """
+    naive = now.astimezone(dt.UTC).replace(tzinfo=None)
+    claimed = claim_event(
+        conn, event_key=request_key(workspace_id=workspace_id, request_id=request_id), at=naive
+    )
+    if not claimed:
+        logger.info("replayed request ignored in workspace %s", workspace_id)
+    return claimed
+
+
 class Deduper:
     """Claims event ids with a unique insert and prunes old claims now and then."""
 

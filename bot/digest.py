@@ -26,7 +26,7 @@ from bot.digest_report import DigestReport, build_report, workspace_zone, yester
 from bot.digest_text import render_text
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
-from storage.digest import FAILED, POSTED, digest_runs_for, get_workspace
+from storage.digest import FAILED, POSTED, SKIPPED, digest_runs_for, get_workspace
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,6 +41,7 @@ DigestStatus = Literal[
     "failed",
     "already_posted",
     "already_claimed",
+    "skipped",
     "no_channel",
     "disabled",
     "no_poster",
@@ -72,6 +73,8 @@ async def post_digest(
 ) -> DigestOutcome:
     """Post the digest of `day` (default: yesterday, workspace time) to the digest channel.
 
+    The digest of the workspace's current day covers it up to now ("today so far").
+
     Without `force` this is the daily digest and posts only if this call wins the day's
     claim; with `force` (`/byok digest now`) it posts regardless and leaves the claim alone.
     Raises `DatabaseUnavailable` when the database cannot be reached before posting.
@@ -98,7 +101,13 @@ async def post_digest(
         )
         run = runs.get((workspace_id, day.isoformat()))
         if run is not None and not claimable(run, now=now):
-            status: DigestStatus = "already_posted" if run.status == POSTED else "already_claimed"
+            status: DigestStatus = (
+                "already_posted"
+                if run.status == POSTED
+                else "skipped"
+                if run.status == SKIPPED
+                else "already_claimed"
+            )
             return DigestOutcome(workspace_id, day, status, channel)
     report = await run_db(
         services, lambda s: build_report(s, workspace=workspace, day=day, now=now)
@@ -109,7 +118,7 @@ async def post_digest(
         lambda s: claim(s, workspace_id=workspace_id, day=day, claimant=claimant, now=now),
     ):
         return DigestOutcome(workspace_id, day, "already_claimed", channel)
-    chart = await _chart(report)
+    chart = None if report.quiet else await _chart(report)
     try:
         await poster.post(
             workspace_id=workspace_id,
@@ -181,10 +190,15 @@ def schedule_digests(scheduler: AsyncIOScheduler, services: Services) -> None:
 
 async def _chart(report: DigestReport) -> bytes | None:
     """The PNG, or None if drawing failed (the text digest still goes out)."""
-    title = f"{report.workspace_name or report.workspace_id}: spend per agent, last 14 days"
+    title = f"{report.workspace_name}: AI spend per agent, last 14 days"
     try:
         return await asyncio.to_thread(
-            render_spend_chart, days=report.chart_days, spend=report.chart_spend, title=title
+            render_spend_chart,
+            days=report.chart_days,
+            spend=report.chart_spend,
+            title=title,
+            highlight=report.day,
+            daily_limit=report.daily_limit,
         )
     except Exception:
         logger.exception("digest chart for %s could not be drawn", report.workspace_id)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from bot.digest_report import workspace_zone
+from bot.digest_report import workspace_zone, yesterday_in
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from storage.digest import (
@@ -33,9 +33,10 @@ from storage.digest import (
     digest_workspaces,
     finish_digest,
     reclaim_digest,
+    skip_digest,
 )
 from storage.engine import DatabaseDown, session_scope
-from storage.models import DigestRun
+from storage.models import DigestRun, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ def due_digests(
         for ws, day in candidates
         if (run := runs.get((ws, day.isoformat()))) is None or claimable(run, now=now)
     ]
+
+
+def skip_ended_days(session: Session, *, workspace: Workspace, now: dt.datetime) -> None:
+    """Turning the digest on never posts a day that already ended: mark yesterday skipped.
+
+    Only yesterday can be due (see `due_digests`), so marking it is enough; a day already
+    claimed or posted is left alone.
+    """
+    day = yesterday_in(workspace_zone(workspace.timezone), aware(now))
+    skip_digest(session, workspace_id=workspace.id, day=day.isoformat(), now=naive(aware(now)))
 
 
 def claimable(run: DigestRun, *, now: dt.datetime) -> bool:

@@ -20,10 +20,12 @@ from sqlmodel import Session
 from bot.money import from_pico
 from storage.digest import (
     BudgetUse,
+    MemberBucket,
     UsageBucket,
     budget_uses,
     failure_counts,
     keys_by_status,
+    member_buckets,
     usage_buckets,
 )
 from storage.models import Workspace
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 CHART_DAYS = 14
 AVERAGE_DAYS = 7
+TOP_MEMBERS = 5
 KEY_FAILURE_KINDS = ("key_rejected", "rate_limited", "quota_exhausted")
 _DAY = CHART_DAYS - 1  # bucket index of the digest day
 _DAY_BEFORE = _DAY - 1
@@ -93,9 +96,11 @@ class DigestReport:
     """Everything a digest shows, for one workspace and one local day."""
 
     workspace_id: str
-    workspace_name: str
+    workspace_name: str  # a human name, never the raw id (see `display_name`)
+    platform: str
     timezone: str
     day: dt.date
+    until: dt.datetime | None  # local "now" when the day is not over yet (today so far)
     total: Figures
     previous: Figures
     week_average: Average
@@ -103,12 +108,38 @@ class DigestReport:
     by_agent: tuple[Breakdown, ...]
     by_key: tuple[Breakdown, ...]
     by_model: tuple[Breakdown, ...]
+    top_members: tuple[Breakdown, ...]  # name = platform user id, biggest spend first
     budgets: tuple[BudgetLine, ...]
     key_problems: tuple[KeyProblem, ...]
     unpriced: tuple[tuple[str, int], ...]  # (model, calls) without a published price
     estimated_calls: int
     chart_days: tuple[dt.date, ...]
     chart_spend: dict[str, tuple[Decimal, ...]]  # agent -> spend per chart day
+
+    @property
+    def quiet(self) -> bool:
+        """True when the day saw no call at all (the digest is then one short line)."""
+        return self.total.requests == 0
+
+    @property
+    def daily_limit(self) -> Decimal | None:
+        """The workspace's daily limit, if it has one."""
+        for line in self.budgets:
+            if line.is_workspace and line.period == "day" and line.limit > 0:
+                return line.limit
+        return None
+
+
+_PLATFORM_PLACES = {"slack": "Slack workspace", "discord": "Discord server"}
+
+
+def display_name(workspace: Workspace) -> str:
+    """The workspace's stored name (Slack team, Discord guild), else a human fallback."""
+    if workspace.name.strip():
+        return workspace.name.strip()
+    if workspace.platform == "console":
+        return "console"
+    return f"your {_PLATFORM_PLACES.get(workspace.platform, 'workspace')}"
 
 
 def workspace_zone(name: str) -> ZoneInfo:
@@ -139,6 +170,8 @@ def build_report(
     days = tuple(day - dt.timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS))
     bounds = [local_midnight_utc(d, zone) for d in (*days, day + dt.timedelta(days=1))]
     buckets = usage_buckets(session, workspace_id=workspace.id, boundaries=bounds)
+    members = member_buckets(session, workspace_id=workspace.id, boundaries=bounds[_DAY_BEFORE:])
+    local_now = now.astimezone(zone)
     on_day = [b for b in buckets if b.bucket == _DAY]
     per_day = [_figures(b for b in buckets if b.bucket == i) for i in range(CHART_DAYS)]
     week = per_day[_DAY - AVERAGE_DAYS : _DAY]
@@ -148,9 +181,11 @@ def build_report(
             unpriced[b.model or "(unknown model)"] += b.unpriced
     return DigestReport(
         workspace_id=workspace.id,
-        workspace_name=workspace.name,
+        workspace_name=display_name(workspace),
+        platform=workspace.platform,
         timezone=zone.key,
         day=day,
+        until=local_now.replace(tzinfo=None) if local_now.date() <= day else None,
         total=per_day[_DAY],
         previous=per_day[_DAY_BEFORE],
         week_average=Average(
@@ -162,6 +197,7 @@ def build_report(
         by_agent=_breakdown(buckets, lambda b: b.agent_name or "(no agent)"),
         by_key=_breakdown(buckets, lambda b: b.key_name or "(no key)"),
         by_model=_breakdown(buckets, lambda b: b.model or "(unknown model)"),
+        top_members=_top_members(members),
         budgets=_budget_lines(session, workspace_id=workspace.id, zone=zone, day=day, now=now),
         key_problems=_key_problems(
             session, workspace_id=workspace.id, start=bounds[_DAY], end=bounds[_DAY + 1]
@@ -180,6 +216,26 @@ def _figures(buckets: Iterable[UsageBucket]) -> Figures:
         requests += b.requests
         tokens += b.tokens
     return Figures(spend=from_pico(spend), requests=requests, tokens=tokens)
+
+
+def _top_members(members: list[MemberBucket]) -> tuple[Breakdown, ...]:
+    """The TOP_MEMBERS biggest spenders of the day (bucket 1; bucket 0 is the day before)."""
+
+    def figures(bucket: MemberBucket | None) -> Figures:
+        if bucket is None:
+            return Figures()
+        return Figures(
+            spend=from_pico(bucket.cost_pusd), requests=bucket.requests, tokens=bucket.tokens
+        )
+
+    before = {m.user_id: m for m in members if m.bucket == 0}
+    lines = [
+        Breakdown(name=m.user_id, figures=figures(m), previous=figures(before.get(m.user_id)))
+        for m in members
+        if m.bucket == 1 and m.user_id
+    ]
+    lines.sort(key=lambda line: (-line.figures.spend, -line.figures.requests, line.name))
+    return tuple(lines[:TOP_MEMBERS])
 
 
 def _breakdown(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.digest_report import Average, BudgetLine, DigestReport, Figures, KeyProblem
@@ -19,33 +20,53 @@ _KIND_WORDS = {
 
 
 def render_text(report: DigestReport, *, chart_attached: bool = True) -> str:
-    """The whole digest message for `report`."""
+    """The whole digest message for `report` (one short line for a day without calls)."""
     title = report.workspace_name or report.workspace_id
-    lines = [
-        f"*Daily AI usage digest — {title}*",
-        f"{report.day:%A %d %B %Y} ({report.timezone})",
-        "",
-    ]
-    if report.total.requests == 0:
-        lines.append("No AI calls that day.")
+    if report.quiet:
+        when = "today so far" if report.until is not None else f"on {report.day:%a %d %b %Y}"
+        return f"*AI usage — {title}*: no AI calls {when}."
+    if report.until is not None:
+        lines = [
+            f"*AI usage today so far — {title}*",
+            f"{report.day:%A %d %B %Y}, until {report.until:%H:%M} ({report.timezone})",
+            "",
+        ]
     else:
-        lines.append(
-            f"*Spend {format_usd(report.total.spend)}* · {_count(report.total.requests, 'request')}"
-            f" · {_count(report.total.tokens, 'token')}"
-        )
-        if report.failed_calls:
-            lines.append(f"{report.failed_calls:,} of the requests failed.")
-    lines.append(_versus_day_before(report.total, report.previous))
-    lines.append(_versus_average(report.total, report.week_average))
+        lines = [
+            f"*Daily AI usage digest — {title}*",
+            f"{report.day:%A %d %B %Y} ({report.timezone})",
+            "",
+        ]
+    lines.append(
+        f"*Spend {format_usd(report.total.spend)}* · {_count(report.total.requests, 'request')}"
+        f" · {_count(report.total.tokens, 'token')}"
+    )
+    if report.failed_calls:
+        lines.append(f"{report.failed_calls:,} of the requests failed.")
+    if report.week_average.requests == 0 and report.previous.requests == 0:
+        lines.append("No AI calls in the 7 days before.")
+    else:
+        whole = " whole" if report.until is not None else ""
+        if report.previous.requests == 0:
+            lines.append(f"The{whole} day before had no AI calls.")
+        else:
+            lines.append(_versus_day_before(report.total, report.previous, whole=whole))
+        lines.append(_versus_average(report.total, report.week_average))
+    members = tuple(
+        replace(item, name=_member(item.name, platform=report.platform))
+        for item in report.top_members
+    )
     for heading, items in (
         ("By agent", report.by_agent),
         ("By key", report.by_key),
         ("By model", report.by_model),
+        ("Top members", members),
     ):
         if items:
             lines += ["", f"*{heading}*"]
             lines += [
-                f"• `{item.name}` {format_usd(item.figures.spend)}"
+                f"• {_name(item.name, quoted=heading != 'Top members')}"
+                f" {format_usd(item.figures.spend)}"
                 f" ({change(item.figures.spend, item.previous.spend)} vs day before)"
                 f" · {_count(item.figures.requests, 'request')}"
                 f" · {_count(item.figures.tokens, 'token')}"
@@ -75,9 +96,19 @@ def change(current: Decimal, base: Decimal) -> str:
     return f"{percent:+,}%"
 
 
-def _versus_day_before(total: Figures, previous: Figures) -> str:
+def _member(user_id: str, *, platform: str) -> str:
+    # As `bot.commands.refs.show_user` writes it (importing it here would be circular).
+    return f"@{user_id}" if platform == "console" else f"<@{user_id}>"
+
+
+def _name(name: str, *, quoted: bool) -> str:
+    return f"`{name}`" if quoted else name
+
+
+def _versus_day_before(total: Figures, previous: Figures, *, whole: str = "") -> str:
     return (
-        f"vs the day before ({format_usd(previous.spend)} · {_count(previous.requests, 'request')}"
+        f"vs the{whole} day before ({format_usd(previous.spend)}"
+        f" · {_count(previous.requests, 'request')}"
         f" · {_count(previous.tokens, 'token')}): spend {change(total.spend, previous.spend)}"
         f" · requests {change(Decimal(total.requests), Decimal(previous.requests))}"
         f" · tokens {change(Decimal(total.tokens), Decimal(previous.tokens))}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from bot.providers.base import ChatMessage
 from bot.secrets_shape import looks_like_provider_key
 from storage.audit import add_audit
 
@@ -21,6 +23,16 @@ WARNING = (
 def carries_key(text: str) -> bool:
     """True when `text` contains something shaped like a provider API key."""
     return looks_like_provider_key(text)
+
+
+def without_keys(turns: Sequence[ChatMessage]) -> tuple[list[ChatMessage], int]:
+    """The context without its turns that carry a key shape, and how many were left out.
+
+    A key pasted earlier in a thread or reply chain was refused when it was said; it
+    must not reach a model later as context either (SPEC, "Messages").
+    """
+    kept = [turn for turn in turns if not carries_key(turn.text)]
+    return kept, len(turns) - len(kept)
 
 
 def audit_refusal(

@@ -22,8 +22,9 @@ CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # (e.g. "database migrated from X to Y"). Shown again at DEBUG.
 _QUIET_BELOW_DEBUG = ("alembic", "apscheduler")
 _QUIET_ALWAYS = ("asyncio", "matplotlib", "PIL", "hpack")
-# SQL echo would log statement parameters and result rows: never wanted in a log.
-_SILENT = ("sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm")
+# SQL echo would log statement parameters and result rows, and httpcore's trace logs
+# response headers word for word (a provider may echo a key in one): never wanted in a log.
+_SILENT = ("sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm", "httpcore")
 
 
 class RedactionFilter(logging.Filter):

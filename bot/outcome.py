@@ -2,10 +2,20 @@
 
 The same `CallResult` feeds the cost footer, the budget settlement and the usage row,
 so what a user is shown is exactly what is recorded.
+
+The stream is capped here too: a provider that ignores `max_tokens` would otherwise bill
+past the reservation. The cap must never cut an honest answer (one the provider stopped
+at `max_tokens`), so it counts tokens from below: every text chunk carries at least one
+token, and real text averages well under `BYTES_PER_TOKEN_CEILING` bytes a token. Once
+either count passes the agent's max output tokens the provider has ignored the limit, and
+the turn stops reading and closes the stream: a provider streaming a token a chunk is cut
+one chunk past the limit. A cut call is charged its reserved estimate, so the books never
+pass the reservation whatever the provider did.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +28,15 @@ from bot.pricing import price_call
 from bot.providers.base import Completion, StreamItem, TextDelta
 from bot.usage import CallResult, UnitPrices
 
+logger = logging.getLogger(__name__)
+
+# Why a call was charged its reservation although the stream ended (error_kind).
+CUT_AT_MAX_TOKENS = "max_tokens"
+IMPLAUSIBLE_USAGE = "implausible_usage"
+# Average UTF-8 bytes a token of real output stays under (English ~4, code ~3, CJK ~3):
+# the cut's byte count divided by this is a lower estimate of the tokens streamed.
+BYTES_PER_TOKEN_CEILING = 8
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -26,7 +45,11 @@ class Outcome:
     provider: str
     model: str
     worst: Decimal | None  # the reserved worst-case cost; None when the model is unpriced
+    max_output_tokens: int | None = None  # None: no cap (the stream is read to its end)
     emitted: bool = False
+    cut: bool = False  # stopped reading: the output passed the max output tokens
+    output_bytes: int = 0
+    output_chunks: int = 0  # text chunks: each carries at least one token
     completion: Completion | None = None
     error: ProviderError | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -44,11 +67,41 @@ class Outcome:
         ended = self.ended if self.ended is not None else time.perf_counter()
         return int((ended - self.started) * 1000)
 
+    def take(self, item: StreamItem) -> str | None:
+        """Record one stream item; the text to relay, if any. Sets `cut` past the cap."""
+        if isinstance(item, TextDelta):
+            if not item.text:
+                return None
+            self.emitted = True
+            self.output_bytes += len(item.text.encode("utf-8", "surrogatepass"))
+            self.output_chunks += 1
+            cap = self.max_output_tokens
+            at_least = max(self.output_chunks, -(-self.output_bytes // BYTES_PER_TOKEN_CEILING))
+            if cap is not None and at_least > cap:
+                self.cut = True
+                self.end()
+            return item.text
+        self.completion = item
+        self.end()
+        return None
+
+    @property
+    def done(self) -> bool:
+        """Nothing more is to be read: the stream completed or was cut."""
+        return self.cut or self.completion is not None
+
     def result(self) -> CallResult:
         """The call's status, tokens and exact cost (memoised once the stream has ended)."""
         if self._result is not None:
             return self._result
-        result = self._compute()
+        try:
+            result = self._compute()
+        except Exception as exc:  # a result must exist: it settles the reservation
+            logger.error(
+                "could not price a call (%s); charging its reservation", type(exc).__name__
+            )
+            base = CallResult(status=usage.ESTIMATED, latency_ms=self.latency_ms)
+            result = usage.estimated(base, reserved=self.worst, error_kind="unpriceable")
         if self.ended is not None:
             self._result = result
         return result
@@ -56,6 +109,12 @@ class Outcome:
     def _compute(self) -> CallResult:
         done = self.completion
         if done is not None and done.usage is not None and self.error is None:
+            if not done.usage.plausible:
+                # Negative, fractional or absurd figures are not a bill: charge the estimate.
+                base = CallResult(
+                    status=usage.ESTIMATED, latency_ms=self.latency_ms, request_id=done.request_id
+                )
+                return usage.estimated(base, reserved=self.worst, error_kind=IMPLAUSIBLE_USAGE)
             price = price_call(provider=self.provider, model=self.model, usage=done.usage)
             return CallResult(
                 status=usage.OK,
@@ -85,6 +144,8 @@ class Outcome:
         # answer: the provider charges for that, so charge the reserved estimate, flagged.
         if self.error is not None:
             kind, request_id = self.error.kind, self.error.request_id
+        elif self.cut:
+            kind, request_id = CUT_AT_MAX_TOKENS, None
         else:
             kind = "interrupted" if done is None else "no_usage"
             request_id = None if done is None else done.request_id
@@ -111,12 +172,7 @@ async def first_text(items: AsyncIterator[StreamItem], outcome: Outcome) -> str 
     gets one clean error line instead of an empty streamed reply.
     """
     async for item in items:
-        if isinstance(item, TextDelta):
-            if item.text:
-                outcome.emitted = True
-                return item.text
-        else:
-            outcome.completion = item
-            outcome.end()
-            return None
+        text = outcome.take(item)
+        if text is not None or outcome.done:
+            return text
     return None

@@ -26,6 +26,7 @@ from bot.boundary import ChannelPoster
 from bot.config import Settings
 from bot.core import Core
 from bot.digest import schedule_digests
+from bot.leases import schedule_lease_sweeps
 from bot.services import Services
 from bot.webserver import HttpServer, make_app
 
@@ -33,6 +34,13 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "byokbot.adapters"
 CONSOLE = "console"
+# What a newcomer who started `serve` in a container (no terminal) needs to read first.
+NO_PLATFORM = (
+    "no chat platform configured, serving HTTP only: set SLACK_BOT_TOKEN and "
+    "SLACK_SIGNING_SECRET (Slack over HTTP), or SLACK_APP_TOKEN and SLACK_BOT_TOKEN "
+    "(Slack Socket Mode), or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET "
+    "(Slack OAuth), or DISCORD_BOT_TOKEN (Discord); or run `byokbot shell` for the console"
+)
 
 
 class Adapter(Protocol):
@@ -104,7 +112,7 @@ def select_plugins(
 
 
 def make_scheduler() -> AsyncIOScheduler:
-    """The in-process scheduler; `serve` adds the daily-digest check to it."""
+    """The in-process scheduler; `serve` adds the daily-digest check and the lease sweep."""
     return AsyncIOScheduler(timezone=dt.UTC)
 
 
@@ -157,12 +165,18 @@ async def serve(
                 services.posters[adapter.name] = poster
         routes = [route for adapter in adapters for route in adapter.routes()]
         server = HttpServer(
-            make_app(services.engine, routes=routes),
+            make_app(
+                services.engine,
+                routes=routes,
+                running=lambda: [adapter.name for adapter in started],
+                metrics_token=settings.metrics_token,
+            ),
             host=settings.http_host,
             port=settings.http_port,
         )
         await server.start()
         schedule_digests(scheduler, services)
+        schedule_lease_sweeps(scheduler, services)
         scheduler.start()
         for adapter in adapters:
             if adapter.name == CONSOLE and isinstance(adapter, _Runnable):
@@ -174,7 +188,7 @@ async def serve(
             started.append(adapter)
             logger.info("adapter %s started", adapter.name)
         if not adapters:
-            logger.info("no chat platform configured; serving HTTP only")
+            logger.warning(NO_PLATFORM)
         if port_file is not None:
             _write_port_file(port_file, server.port)
         await stop.wait()

@@ -66,3 +66,20 @@ def redact(text: str) -> str:
     text = PROVIDER_KEY.sub(MASK, text)
     text = SLACK_TOKEN.sub(MASK, text)
     return DISCORD_TOKEN.sub(MASK, text)
+
+
+def looks_secret(text: str) -> bool:
+    """True when `text` holds anything the redactor would mask."""
+    return redact(text) != text
+
+
+def redact_known(text: str, known: tuple[str, ...] = ()) -> str:
+    """`redact(text)`, with every occurrence of the `known` secrets (8+ chars) masked too.
+
+    For strings a provider sent back: a key of no recognisable shape (Mistral's, Azure's)
+    is still masked when it is the very key the request carried.
+    """
+    for secret in known:
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, MASK)
+    return redact(text)

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from bot import metrics
+from bot import keyguard, metrics, safetext, usage
 from bot.accounting import CallBooks
 from bot.boundary import IncomingMessage, ReplySink
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable, ProviderError
 from bot.notices import Notices
 from bot.outcome import Outcome, first_text, footer
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec, StreamItem, TextDelta
+from bot.providers.base import ChatMessage, ChatRequest, KeySpec, StreamItem
 from bot.services import Services
 from bot.transactions import Commit, TransactionRunner
 from bot.turnplan import Plan, Planner, build_request, naive_utc
@@ -73,11 +73,20 @@ class TurnRunner:
     async def _request(self, message: IncomingMessage, plan: Plan) -> ChatRequest:
         agent = plan.setup.route.agent
         assert agent is not None and message.history is not None
-        history: tuple[ChatMessage, ...] = ()
+        history: list[ChatMessage] = []
         try:
-            history = tuple(await message.history())
+            history = safetext.clean_turns(await message.history())
         except Exception as exc:  # the platform's history is a nicety; answer without it
             logger.warning("could not read conversation history: %s", type(exc).__name__)
+        # The key guard covers the context too, here in the core so every platform's
+        # history passes it: a turn carrying a key is left out, never sent nor logged.
+        history, dropped = keyguard.without_keys(history)
+        if dropped:
+            logger.info(
+                "left %d context message(s) with a key shape out in workspace %s",
+                dropped,
+                plan.setup.workspace_id,
+            )
         return build_request(agent, plan.setup.route.text, history)
 
     async def _call(self, sink: ReplySink, plan: Plan) -> None:
@@ -85,7 +94,12 @@ class TurnRunner:
         setup, key, agent = plan.setup, plan.setup.key, plan.setup.route.agent
         assert key is not None and agent is not None and plan.request is not None
         assert plan.secret is not None
-        outcome = Outcome(provider=key.provider, model=agent.model, worst=plan.worst)
+        outcome = Outcome(
+            provider=key.provider,
+            model=agent.model,
+            worst=plan.worst,
+            max_output_tokens=plan.request.max_tokens,
+        )
         try:
             spec = KeySpec(provider=key.provider, secret=plan.secret, base_url=key.base_url)
             await self._relay(sink, spec, plan.request, agent, outcome)
@@ -134,7 +148,8 @@ class TurnRunner:
             key_last_used=None if setup.key is None else setup.key.last_used_at,
             alerts_wanted=self.notices.can_post(setup),
         )
-        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        # One attempt more than outages get: for the fallback after another failure.
+        for attempt in range(1, SETTLE_ATTEMPTS + 2):
             try:
                 await self.transactions.run_steps(books.steps)
                 break
@@ -148,6 +163,10 @@ class TurnRunner:
                     )
                     break
                 await asyncio.sleep(0.2 * attempt)
+            except Exception as exc:
+                if not self._settle_fallback(books, plan, exc):
+                    break
+        result = books.result
         metrics.count_provider_call(provider=facts.provider, status=result.status)
         if result.cost is not None:
             metrics.add_cost(provider=facts.provider, usd=result.cost)
@@ -155,28 +174,60 @@ class TurnRunner:
         await self.notices.alerts(setup, settled.alerts)
         return settled.newly_failing
 
+    def _settle_fallback(self, books: CallBooks, plan: Plan, exc: Exception) -> bool:
+        """A step failed for another reason than an outage: finish with a plain estimate.
+
+        Whatever the result held that the database refused, the reservation must not stay
+        held: the remaining steps run again with the reserved estimate and nothing else.
+        Returns True to retry (an outage on the way is retried like any other).
+        """
+        safe = usage.estimated(
+            CallResult(status=usage.ESTIMATED, latency_ms=books.result.latency_ms),
+            reserved=plan.worst,
+            error_kind="unrecordable",
+        )
+        if books.result == safe:  # the plain estimate failed too: nothing more to try
+            logger.error("could not record usage (%s); settled=%s", type(exc).__name__, False)
+            return False
+        logger.error(
+            "could not record a call's usage (%s); recording its estimate", type(exc).__name__
+        )
+        books.result = safe
+        return True
+
 
 async def _chunks(
-    first: str | None, items: AsyncIterator[StreamItem], agent: AgentRow, outcome: Outcome
+    first: str | None,
+    items: AsyncGenerator[StreamItem, None],
+    agent: AgentRow,
+    outcome: Outcome,
 ) -> AsyncGenerator[str, None]:
-    """The text the sink streams: the peeked first piece, the rest, then the cost footer."""
+    """The text the sink streams: the peeked first piece, the rest, then the cost footer.
+
+    Once the output passes the max output tokens (`Outcome.cut`) the provider's stream is
+    closed at once, before the crossing piece is relayed: no further byte is read.
+    """
+    if outcome.cut:
+        await items.aclose()
     if first is not None:
         yield first
-    if outcome.completion is None:
+    if not outcome.done:
         try:
             async for item in items:
-                if isinstance(item, TextDelta):
-                    if item.text:
-                        outcome.emitted = True
-                        yield item.text
-                else:
-                    outcome.completion = item
-                    outcome.end()
+                text = outcome.take(item)
+                if outcome.cut:
+                    await items.aclose()
+                if text is not None:
+                    yield text
+                if outcome.done:
+                    break
         except ProviderError as exc:
             outcome.error = exc
             raise
     if outcome.completion is not None and not outcome.emitted:
         yield f"({agent.name} returned an empty answer)"
-    if agent.show_cost and outcome.completion is not None:
+    if outcome.cut:
+        yield f"\n\n({agent.name} stopped here: its answer reached --max-tokens {agent.max_tokens})"
+    if agent.show_cost and outcome.done:
         outcome.end()
         yield "\n\n" + footer(agent=agent.name, model=agent.model, result=outcome.result())

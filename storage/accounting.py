@@ -1,13 +1,13 @@
 """A finished call's bookkeeping, in as few round trips as the backend allows.
 
 `settle_call` writes the call's usage row, moves its key's last-used time when asked,
-and swaps one budget counter's reservation for the real cost. On PostgreSQL that is a
-single statement — the INSERT and the key UPDATE ride along as data-modifying CTEs of
-the counter UPDATE, which PostgreSQL always runs to completion — so the caller can run
-it outside a transaction block: one round trip, committed durably by itself, instead
-of BEGIN, three statements and COMMIT. SQLite runs the same work statement by
-statement in the caller's transaction (it has no data-modifying CTEs, and its round
-trips are function calls).
+and swaps one budget counter's reservation (its lease, see storage/budgets.py) for the
+real cost. On PostgreSQL that is a single statement — the INSERT, the key UPDATE and the
+lease DELETE ride along as data-modifying CTEs of the counter UPDATE, which PostgreSQL
+always runs to completion — so the caller can run it outside a transaction block: one
+round trip, committed durably by itself, instead of BEGIN, four statements and COMMIT.
+SQLite runs the same work statement by statement in the caller's transaction (it has no
+data-modifying CTEs, and its round trips are function calls).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class CounterSettlement:
     period_start: str
     reserved_pusd: int
     spent_pusd: int
+    lease_id: str | None = None  # the reservation's lease: settle what it still holds
 
 
 @functools.cache

@@ -4,6 +4,12 @@ Every statement here is a single conditional UPDATE (or an idempotent INSERT), s
 several processes or replicas sharing one database can never together pass a limit:
 the database serialises the updates of one counter row and re-checks the condition.
 Statements are built once with bind parameters: they run on every chat message.
+
+A reservation is a lease: the same statement (PostgreSQL) or transaction (SQLite) that
+adds to `reserved_pusd` inserts a `budget_leases` row with the amount and an expiry, and
+the settlement deletes that row and takes back only what it still holds. A process that
+dies mid-call leaves its lease to expire and be swept (storage/leases.py); a late
+settlement of a swept lease then charges its cost without touching reserved again.
 """
 
 from __future__ import annotations
@@ -13,16 +19,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, false, func, literal, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    String,
+    bindparam,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from storage.models import Budget, BudgetCounter, UsageEvent
+from storage.models import Budget, BudgetCounter, BudgetLease, UsageEvent
 
 _COUNTERS = BudgetCounter.__table__  # type: ignore[attr-defined]
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _C = _COUNTERS.c
+_LEASES = BudgetLease.__table__  # type: ignore[attr-defined]
+_L = _LEASES.c
 _THIS_COUNTER = (_C.budget_id == bindparam("b"), _C.period_start == bindparam("p"))
 _STATE = (_C.spent_pusd, _C.reserved_pusd)
 _FLAGS = (_C.alert80_sent, _C.alert100_sent)
@@ -35,29 +58,78 @@ _APPLICABLE = (
     )
     .order_by(_BUDGETS.c.id)
 )
-_RESERVE = (
-    update(_COUNTERS)
-    .where(
-        *_THIS_COUNTER,
-        _C.spent_pusd + _C.reserved_pusd + bindparam("x") <= bindparam("limit"),
-    )
-    .values(reserved_pusd=_C.reserved_pusd + bindparam("x"))
-    .returning(*_STATE)
+_RESERVING = update(_COUNTERS).where(
+    *_THIS_COUNTER,
+    _C.spent_pusd + _C.reserved_pusd + bindparam("x") <= bindparam("limit"),
 )
-# The same, also telling PostgreSQL that this transaction's COMMIT need not wait for its
-# WAL flush. In RETURNING, set_config runs only for a row the UPDATE changed, so a
-# refused reservation leaves the commit durable.
-_RESERVE_RELAXING = _RESERVE.returning(
-    func.set_config("synchronous_commit", "off", true()).label("relaxed")
+_RESERVE = _RESERVING.values(reserved_pusd=_C.reserved_pusd + bindparam("x")).returning(*_STATE)
+# SQLite's second statement of a reservation, in the same transaction as `_RESERVE`.
+_LEASE = insert(_LEASES).values(
+    id=bindparam("lease"),
+    budget_id=bindparam("b"),
+    period_start=bindparam("p"),
+    amount_pusd=bindparam("x"),
+    expires_at=bindparam("exp"),
 )
-_SETTLE = (
-    update(_COUNTERS)
-    .where(*_THIS_COUNTER)
-    .values(
-        reserved_pusd=_C.reserved_pusd - bindparam("r"),
-        spent_pusd=_C.spent_pusd + bindparam("s"),
+
+
+def _leased_reserve(*, relaxing: bool) -> Any:
+    # PostgreSQL: the counter UPDATE and the lease INSERT in one statement (data-modifying
+    # CTEs always run to completion), the lease inserted only when the UPDATE matched.
+    reserved = _RESERVE.returning(_C.budget_id, _C.period_start).cte("reserved")
+    leased = (
+        insert(_LEASES)
+        .from_select(
+            ["id", "budget_id", "period_start", "amount_pusd", "expires_at"],
+            select(
+                cast(bindparam("lease"), String),
+                reserved.c.budget_id,
+                reserved.c.period_start,
+                cast(bindparam("x"), BigInteger),
+                cast(bindparam("exp"), DateTime),
+            ).select_from(reserved),
+        )
+        .cte("leased")
     )
-    .returning(*_STATE, *_FLAGS)
+    columns: list[Any] = [reserved.c.spent_pusd, reserved.c.reserved_pusd]
+    if relaxing:
+        # Also tell PostgreSQL that this transaction's COMMIT need not wait for its WAL
+        # flush. It runs only for a row the UPDATE changed, so a refused reservation
+        # leaves the commit durable.
+        columns.append(func.set_config("synchronous_commit", "off", true()).label("relaxed"))
+    return select(*columns).add_cte(leased)
+
+
+_RESERVE_PG = {relaxing: _leased_reserve(relaxing=relaxing) for relaxing in (False, True)}
+
+# Settling takes back what the call's lease still holds: deleted here, its amount is
+# subtracted; already swept (the lease expired), nothing is. `r` is the amount to take
+# back when the settlement names no lease (0 when it does).
+_RELEASE = (
+    delete(_LEASES)
+    .where(_L.id == bindparam("lease"), _L.budget_id == bindparam("b"))
+    .returning(_L.amount_pusd)
+)
+_RELEASED = _RELEASE.cte("released")
+
+
+def _settle_stmt(taken_back: Any) -> Any:
+    return (
+        update(_COUNTERS)
+        .where(*_THIS_COUNTER)
+        .values(
+            reserved_pusd=_C.reserved_pusd - taken_back,
+            spent_pusd=_C.spent_pusd + bindparam("s"),
+        )
+        .returning(*_STATE, *_FLAGS)
+    )
+
+
+_SETTLE = _settle_stmt(bindparam("r"))  # SQLite, after `_RELEASE`
+_SETTLE_PG = _settle_stmt(
+    select(
+        cast(func.coalesce(func.sum(_RELEASED.c.amount_pusd), bindparam("r")), BigInteger)
+    ).scalar_subquery()
 )
 _READ = select(*_STATE).where(*_THIS_COUNTER)
 _ALERT = {
@@ -160,48 +232,85 @@ def try_reserve(
     period_start: str,
     amount_pusd: int,
     limit_pusd: int,
+    lease_id: str,
+    expires_at: dt.datetime,
     relax_commit: bool = False,
 ) -> CounterState | None:
     """Add `amount_pusd` to reserved if it still fits under the limit; None when it does not.
 
-    One statement: `UPDATE … SET reserved = reserved + x WHERE budget AND period AND
-    spent + reserved + x <= limit RETURNING spent, reserved`. With `relax_commit`, a
-    reservation that succeeds also makes the transaction's commit skip waiting for the
-    WAL flush (PostgreSQL; SQLite has no such setting and ignores it).
+    `UPDATE … SET reserved = reserved + x WHERE budget AND period AND spent + reserved + x
+    <= limit RETURNING spent, reserved`, and with it the lease row `lease_id` that holds
+    `x` until `expires_at` (naive UTC): one statement on PostgreSQL, two in the caller's
+    transaction on SQLite. With `relax_commit`, a reservation that succeeds also makes the
+    transaction's commit skip waiting for the WAL flush (PostgreSQL only).
     """
-    params = {"b": budget_id, "p": period_start, "x": amount_pusd, "limit": limit_pusd}
-    relaxing = relax_commit and conn.dialect.name == "postgresql"
-    row = conn.execute(_RESERVE_RELAXING if relaxing else _RESERVE, params).first()
+    params = {
+        "b": budget_id,
+        "p": period_start,
+        "x": amount_pusd,
+        "limit": limit_pusd,
+        "lease": lease_id,
+        "exp": expires_at,
+    }
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_RESERVE_PG[relax_commit], params).first()
+    else:
+        row = conn.execute(_RESERVE, params).first()
+        if row is not None:
+            conn.execute(_LEASE, params)
     return None if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
 
 
 def settle(
-    conn: Connection, *, budget_id: int, period_start: str, reserved_pusd: int, spent_pusd: int
+    conn: Connection,
+    *,
+    budget_id: int,
+    period_start: str,
+    reserved_pusd: int,
+    spent_pusd: int,
+    lease_id: str | None = None,
 ) -> CounterState | None:
-    """Swap a reservation for the real cost in one statement; None if the row is gone."""
-    return settled_state(
-        conn.execute(
-            _SETTLE,
-            settle_params(
-                budget_id=budget_id,
-                period_start=period_start,
-                reserved_pusd=reserved_pusd,
-                spent_pusd=spent_pusd,
-            ),
-        ).first()
+    """Swap a reservation for the real cost; None if the counter row is gone.
+
+    With `lease_id`, what is taken back from reserved is what that lease still holds
+    (nothing once it was swept), and the lease is deleted; without, `reserved_pusd`.
+    """
+    params = settle_params(
+        budget_id=budget_id,
+        period_start=period_start,
+        reserved_pusd=reserved_pusd,
+        spent_pusd=spent_pusd,
+        lease_id=lease_id,
     )
+    if conn.dialect.name == "postgresql":
+        return settled_state(conn.execute(_SETTLE_PG, params).first())
+    if lease_id is not None:
+        held = conn.execute(_RELEASE, params).scalar()
+        params["r"] = 0 if held is None else held
+    return settled_state(conn.execute(_SETTLE, params).first())
 
 
 def settle_statement() -> Any:
-    """The settlement UPDATE (for callers that attach work to it, see storage.accounting)."""
-    return _SETTLE
+    """The PostgreSQL settlement UPDATE, for callers that attach CTEs to it (storage.accounting)."""
+    return _SETTLE_PG
 
 
 def settle_params(
-    *, budget_id: int, period_start: str, reserved_pusd: int, spent_pusd: int
+    *,
+    budget_id: int,
+    period_start: str,
+    reserved_pusd: int,
+    spent_pusd: int,
+    lease_id: str | None = None,
 ) -> dict[str, object]:
     """The bind parameters of the settlement UPDATE."""
-    return {"b": budget_id, "p": period_start, "r": reserved_pusd, "s": spent_pusd}
+    return {
+        "b": budget_id,
+        "p": period_start,
+        "r": 0 if lease_id is not None else reserved_pusd,
+        "s": spent_pusd,
+        "lease": lease_id,
+    }
 
 
 def settled_state(row: Any) -> CounterState | None:

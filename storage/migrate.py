@@ -7,6 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -47,3 +50,25 @@ def autogenerate(engine: Engine, message: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.revision(cfg, message=message, autogenerate=True)
+
+
+def migrate_to(engine: Engine, revision: str) -> None:
+    """Upgrade or downgrade to `revision` ("head", "base" or an id), whichever way it lies."""
+    cfg = _config(engine)
+    script = ScriptDirectory.from_config(cfg)
+    current = current_revision(engine)
+    try:
+        target = None if revision == "base" else script.get_revision(revision)
+        below = (
+            set()
+            if current is None
+            else {r.revision for r in script.iterate_revisions(current, "base")}
+        )
+    except RevisionError as exc:
+        raise CommandError(str(exc)) from None
+    if target is not None and target.revision == current:
+        return
+    if target is None or target.revision in below:
+        downgrade(engine, revision)
+    else:
+        upgrade(engine, revision)

@@ -152,6 +152,24 @@ class BudgetCounter(SQLModel, table=True):
     alert100_sent: bool = Field(default=False)
 
 
+class BudgetLease(SQLModel, table=True):
+    """One call's reservation on one budget counter: held until settled, or until it expires.
+
+    A process that dies mid-call never settles; the lease's expiry lets any replica
+    release its amount from `budget_counters.reserved_pusd` (see storage/leases.py). No
+    foreign key: a lease may outlive its budget (deleted mid-call) until it is settled
+    or swept.
+    """
+
+    __tablename__ = "budget_leases"
+
+    id: str = Field(primary_key=True, max_length=32)  # one per call, shared by its budgets
+    budget_id: int = Field(primary_key=True)
+    period_start: str = Field(max_length=10)
+    amount_pusd: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_at: NaiveDatetime = Field(index=True)
+
+
 class UsageEvent(SQLModel, table=True):
     """One provider call (or refused call): tokens, cost, latency, ids — never content."""
 

@@ -73,11 +73,17 @@ def _result(cost: str) -> CallResult:
     )
 
 
-def _reserve(engine: Engine, budget_id: int, amount: int) -> None:
+def _reserve(engine: Engine, budget_id: int, amount: int, *, lease_id: str = "lease1") -> None:
     with engine.begin() as conn:
         ensure_counter(conn, budget_id=budget_id, period_start=PERIOD, since=AT.replace(hour=0))
         assert try_reserve(
-            conn, budget_id=budget_id, period_start=PERIOD, amount_pusd=amount, limit_pusd=10**15
+            conn,
+            budget_id=budget_id,
+            period_start=PERIOD,
+            amount_pusd=amount,
+            limit_pusd=10**15,
+            lease_id=lease_id,
+            expires_at=AT + dt.timedelta(minutes=3),
         )
 
 
@@ -100,6 +106,7 @@ def test_settle_call_writes_the_row_touches_the_key_and_settles(
                 period_start=PERIOD,
                 reserved_pusd=to_pico(Decimal("0.02")),
                 spent_pusd=to_pico(Decimal("0.0125")),
+                lease_id="lease1",
             ),
         )
     assert state is not None
@@ -110,10 +117,11 @@ def test_settle_call_writes_the_row_touches_the_key_and_settles(
     [row] = world.usage_rows()
     assert (row.status, row.cost_pusd, row.input_tokens) == ("ok", to_pico(Decimal("0.0125")), 10)
     assert world.scalar(f"SELECT last_used_at FROM provider_keys WHERE id = '{key_id}'") is not None
+    assert world.scalar("SELECT count(*) FROM budget_leases") == 0  # the lease is settled
     if engine.dialect.name == "postgresql":
-        assert sent.seen == ["WITH usage_row AS"]  # one round trip for all three
+        assert sent.seen == ["WITH released AS"]  # one round trip for all four
     else:
-        assert len(sent.seen) == 3
+        assert len(sent.seen) == 4
 
 
 def test_settle_call_without_a_budget_or_with_a_deleted_one(engine: Engine, world: World) -> None:

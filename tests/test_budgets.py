@@ -154,7 +154,8 @@ def test_only_a_wholly_successful_reservation_relaxes_the_commit(services: Servi
             budgets.reserve(conn, large, amount_pusd=large[0].amount_pusd, relax_commit=True)
         assert not relaxed(conn)
     with engine.begin() as conn:
-        budgets.reserve(conn, small, amount_pusd=small[0].amount_pusd)
+        again = held("0.05")  # a new call, a new lease
+        budgets.reserve(conn, again, amount_pusd=again[0].amount_pusd)
         assert not relaxed(conn)
 
 
@@ -216,6 +217,7 @@ async def test_new_period_starts_from_zero(services: Services, openai_fake: Fake
     world.workspace()
     key_id = world.key("k", secret=TEST_KEY, base_url=openai_fake.base_url)
     world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
+    openai_fake.reply = "!"  # one token: within max_tokens, so the stream is read to its end
     openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
     world.budget("0.0000021")  # exactly one "hi" per day
     core = Core(services)
@@ -234,6 +236,7 @@ async def test_unpriced_model_still_stops_at_an_exhausted_budget(
     key_id = world.key("k", secret=TEST_KEY, base_url=openai_fake.base_url)
     world.bind(world.agent("priced", key_id=key_id, max_tokens=1), "C1")
     world.bind(world.agent("custom", key_id=key_id, model="house-model-x"), "C2")
+    openai_fake.reply = "!"  # one token: within max_tokens, so the stream is read to its end
     openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
     world.budget("0.0000021")
     core = Core(services)

@@ -28,6 +28,9 @@ SPEC_VARIABLES = (
     "BYOKBOT_LOG_LEVEL",
     "BYOKBOT_LOG_FORMAT",
     "BYOKBOT_ALLOW_PRIVATE_BASE_URLS",
+    "BYOKBOT_METRICS_TOKEN",
+    "DISCORD_SHARD_COUNT",
+    "DISCORD_SHARD_IDS",
 )
 SECRETS = {
     "BYOKBOT_MASTER_KEY": "bWFzdGVyLWtleS1wbGFudGVkLXZhbHVlLTMyYnl0ZXM=",
@@ -37,6 +40,7 @@ SECRETS = {
     "SLACK_APP_TOKEN": "xapp-1-A111-PlantedAppToken",
     "SLACK_CLIENT_SECRET": "planted-client-secret-77ab",
     "DISCORD_BOT_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.PlantedDiscordTokenValue0123456",
+    "BYOKBOT_METRICS_TOKEN": "planted-metrics-token-5e1f0c",
 }
 
 
@@ -64,6 +68,8 @@ def test_defaults_are_the_spec_table(clean: pytest.MonkeyPatch) -> None:
     assert (settings.http_host, settings.http_port) == ("0.0.0.0", 3000)
     assert (settings.log_level, settings.log_format) == ("INFO", "console")
     assert settings.allow_private_base_urls is False
+    assert settings.metrics_token is None
+    assert settings.discord_shard_count is None and settings.discord_shard_ids is None
     assert not settings.slack_configured and not settings.discord_configured
 
 
@@ -80,6 +86,8 @@ def test_every_variable_is_read(clean: pytest.MonkeyPatch) -> None:
         "BYOKBOT_LOG_LEVEL": "debug",
         "BYOKBOT_LOG_FORMAT": "JSON",
         "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
+        "DISCORD_SHARD_COUNT": "4",
+        "DISCORD_SHARD_IDS": "0, 3",
     }
     assert set(values) == set(SPEC_VARIABLES)
     for name, value in values.items():
@@ -101,6 +109,9 @@ def test_every_variable_is_read(clean: pytest.MonkeyPatch) -> None:
     assert (s.http_host, s.http_port) == ("127.0.0.1", 0)
     assert (s.log_level, s.log_format) == ("DEBUG", "json")
     assert s.allow_private_base_urls is True
+    assert s.metrics_token is not None
+    assert s.metrics_token.get_secret_value() == SECRETS["BYOKBOT_METRICS_TOKEN"]
+    assert (s.discord_shard_count, s.discord_shard_ids) == (4, (0, 3))
     assert s.slack_configured and s.discord_configured
 
 
@@ -154,6 +165,8 @@ def test_old_master_keys_list_parsing(clean: pytest.MonkeyPatch) -> None:
         ("BYOKBOT_LOG_LEVEL", "LOUD"),
         ("BYOKBOT_LOG_FORMAT", "xml"),
         ("BYOKBOT_ALLOW_PRIVATE_BASE_URLS", "perhaps"),
+        ("DISCORD_SHARD_COUNT", "0"),
+        ("DISCORD_SHARD_COUNT", "two"),
     ],
 )
 def test_bad_values_are_one_line_errors(clean: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -163,6 +176,38 @@ def test_bad_values_are_one_line_errors(clean: pytest.MonkeyPatch, name: str, va
     message = str(caught.value)
     assert "\n" not in message and name in message and caught.value.setting == name
     assert value not in message.split(":", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "expected"),
+    [
+        (None, "0,1", "DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT"),
+        ("4", "0,4", "DISCORD_SHARD_IDS: shard 4 is out of range: ids go from 0 to 3"),
+        ("4", "1,1", "DISCORD_SHARD_IDS: names a shard twice"),
+        ("4", "0;1", "DISCORD_SHARD_IDS: must be comma-separated shard numbers"),
+        ("4", "0,,1", "DISCORD_SHARD_IDS: must be comma-separated shard numbers"),
+        ("4", "-1", "DISCORD_SHARD_IDS: must be comma-separated shard numbers"),
+        ("0", "0", "DISCORD_SHARD_COUNT: Input should be greater than or equal to 1"),
+    ],
+)
+def test_shard_settings_are_checked_together(
+    clean: pytest.MonkeyPatch, count: str | None, ids: str, expected: str
+) -> None:
+    if count is not None:
+        clean.setenv("DISCORD_SHARD_COUNT", count)
+    clean.setenv("DISCORD_SHARD_IDS", ids)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting {expected}") and "\n" not in message
+    assert "Value error" not in message
+    assert caught.value.setting == expected.split(":", 1)[0]
+
+
+def test_a_shard_count_alone_is_one_process_with_every_shard(clean: pytest.MonkeyPatch) -> None:
+    clean.setenv("DISCORD_SHARD_COUNT", "2")
+    settings = load_settings()
+    assert (settings.discord_shard_count, settings.discord_shard_ids) == (2, None)
 
 
 def test_bad_values_never_echo_the_value(clean: pytest.MonkeyPatch) -> None:
@@ -182,6 +227,10 @@ def test_bad_values_never_echo_the_value(clean: pytest.MonkeyPatch) -> None:
             ({"BYOKBOT_LOG_LEVEL": "chatty"}, "invalid setting BYOKBOT_LOG_LEVEL"),
             ({"BYOKBOT_DATABASE_URL": "mysql://u@h/db"}, "invalid setting BYOKBOT_DATABASE_URL"),
             ({"BYOKBOT_DATABASE_URL": "::not a url::"}, "invalid setting BYOKBOT_DATABASE_URL"),
+            (
+                {"DISCORD_SHARD_IDS": "0"},
+                "invalid setting DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT",
+            ),
         )
     ]
     + [

@@ -78,7 +78,11 @@ async def test_posts_once_when_the_workspace_reaches_its_digest_time(engine: Eng
 
     clock.set_local(PARIS, 2026, 11, 28, 9, 30)
     assert await run_due_digests(services) == 1
-    assert poster.posts[-1]["file"][0] == "digest-2026-11-27.png"
+    quiet = poster.posts[-1]  # no call on the 27th: one short line, no chart
+    assert (
+        quiet["file"] is None
+        and quiet["text"] == "*AI usage — Acme*: no AI calls on Fri 27 Nov 2026."
+    )
 
 
 async def test_each_workspace_has_its_own_time_zone_and_channel(engine: Engine) -> None:
@@ -144,7 +148,7 @@ async def test_force_posts_on_demand_without_consuming_the_day(engine: Engine) -
     daily = await post_digest(services, workspace_id=WS)
     assert daily.status == "already_posted" and len(poster.posts) == 3
     older = await post_digest(services, workspace_id=WS, day=dt.date(2026, 11, 1), force=True)
-    assert older.posted and poster.posts[-1]["file"][0] == "digest-2026-11-01.png"
+    assert older.posted and "no AI calls on Sun 01 Nov 2026" in poster.posts[-1]["text"]
     assert (await post_digest(services, workspace_id="slack:OFF", force=True)).posted
     assert set(runs(engine)) == {(WS, "2026-11-26")}
 
@@ -190,6 +194,7 @@ async def test_a_failed_post_is_recorded_and_retried_after_the_lease(engine: Eng
 
 async def test_schedule_digests_runs_the_check_in_the_scheduler(engine: Engine) -> None:
     add_workspace(engine, WS)
+    add_usage(engine, WS, at=dt.datetime(2026, 11, 26, 12), cost_pusd=USD)
     poster = RecordingPoster()
     services = make_services(
         engine, posters={"slack": poster}, now=dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)

@@ -163,6 +163,7 @@ def test_a_replica_killed_mid_post_is_replaced_after_the_lease(
 ) -> None:
     with engine_on(shared_url) as engine:
         add_workspace(engine, "slack:A", channel="C-A")
+        add_usage(engine, "slack:A", at=dt.datetime(2026, 11, 26, 12), cost_pusd=10**12)
 
         crashed = run_replicas(shared_url, tmp_path, count=1, now=NOW, crash=True)
         assert crashed == [CRASH_EXIT], replica_log(tmp_path)

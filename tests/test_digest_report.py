@@ -9,7 +9,7 @@ from decimal import Decimal
 from PIL import Image
 from sqlalchemy.engine import Engine
 
-from bot.digest_chart import PNG_SIGNATURE, render_spend_chart
+from bot.digest_chart import PNG_SIGNATURE, TOTAL_GID, render_spend_chart, spend_figure
 from bot.digest_report import DigestReport, build_report
 from bot.digest_text import change, render_text
 from storage.engine import session_scope
@@ -139,14 +139,15 @@ def test_change_against_day_before_and_seven_day_average(engine: Engine) -> None
     assert change(Decimal(1), Decimal(0)) == "new"
 
 
-def test_a_day_without_calls_still_reports_the_change(engine: Engine) -> None:
-    add_workspace(engine, WS, timezone=PARIS)
+def test_a_day_without_calls_is_one_short_line(engine: Engine) -> None:
+    add_workspace(engine, WS, timezone=PARIS, name="Acme")
     add_usage(engine, WS, at=local_utc(PARIS, 2026, 11, 25, 10), cost_pusd=USD)
+    add_budget(engine, WS, period="day", limit_pusd=5 * USD)
     report = report_for(engine)
-    assert report.total.requests == 0 and report.total.spend == 0
-    text = render_text(report)
-    assert "No AI calls that day." in text
-    assert "spend -100.0%" in text
+    assert report.total.requests == 0 and report.total.spend == 0 and report.quiet
+    assert render_text(report) == "*AI usage — Acme*: no AI calls on Thu 26 Nov 2026."
+    today = report_for(engine, day=dt.date(2026, 11, 27))
+    assert render_text(today) == "*AI usage — Acme*: no AI calls today so far."
 
 
 def test_days_follow_the_workspace_timezone(engine: Engine) -> None:
@@ -211,6 +212,7 @@ def test_budgets_show_their_current_period(engine: Engine) -> None:
         spent={"2026-11-27": 400_000_000_000, "2026-11-26": 4_800_000_000_000},
     )
     add_budget(engine, WS, period="month", limit_pusd=2 * USD, agent_id=coder)
+    add_usage(engine, WS, at=local_utc(PARIS, 2026, 11, 26, 12), cost_pusd=USD)
     # 23:30 UTC on the 26th is already the 27th in Paris: "today" follows the workspace.
     report = report_for(engine, now=dt.datetime(2026, 11, 26, 23, 30, tzinfo=dt.UTC))
 
@@ -346,3 +348,70 @@ def test_long_breakdowns_are_cut_and_summarised(engine: Engine) -> None:
     by_agent = text.split("*By agent*")[1].split("*By key*")[0]
     assert by_agent.count("• `agent-") == 10
     assert "• … and 3 more, $6.0000 together" in by_agent  # agents 00-02: $1 + $2 + $3
+
+
+def test_top_five_members_by_spend(engine: Engine) -> None:
+    add_workspace(engine, WS, timezone=PARIS)
+    noon = local_utc(PARIS, 2026, 11, 26, 12)
+    for i in range(7):  # U0 spends $1 … U6 spends $7
+        add_usage(engine, WS, at=noon, cost_pusd=(i + 1) * USD, user=f"U{i}")
+    add_usage(engine, WS, at=noon, cost_pusd=USD // 2, user="U6")
+    add_usage(engine, WS, at=local_utc(PARIS, 2026, 11, 25, 12), cost_pusd=USD, user="U5")
+    add_usage(engine, WS, at=local_utc(PARIS, 2026, 11, 27, 1), cost_pusd=99 * USD, user="U0")
+    report = report_for(engine)
+    top = [(m.name, m.figures.spend, m.figures.requests) for m in report.top_members]
+    assert top == [
+        ("U6", Decimal("7.5"), 2),
+        ("U5", Decimal(6), 1),
+        ("U4", Decimal(5), 1),
+        ("U3", Decimal(4), 1),
+        ("U2", Decimal(3), 1),
+    ]
+    assert report.top_members[1].previous.spend == Decimal(1)
+    members = render_text(report).split("*Top members*\n")[1].split("\n\n")[0].splitlines()
+    assert members == [
+        "• <@U6> $7.5000 (new vs day before) · 2 requests · 300 tokens",
+        "• <@U5> $6.0000 (+500.0% vs day before) · 1 request · 150 tokens",
+        "• <@U4> $5.0000 (new vs day before) · 1 request · 150 tokens",
+        "• <@U3> $4.0000 (new vs day before) · 1 request · 150 tokens",
+        "• <@U2> $3.0000 (new vs day before) · 1 request · 150 tokens",
+    ]
+
+
+def test_chart_reads_at_a_glance() -> None:
+    days = [dt.date(2026, 11, 30) + dt.timedelta(days=i) for i in range(14)]
+    spend = {
+        "writer": [Decimal(i % 3) for i in range(14)],
+        "coder": [Decimal("0.25")] * 13 + [Decimal("0.042")],
+    }
+    figure = spend_figure(
+        days=days,
+        spend=spend,
+        title="Acme: AI spend per agent, last 14 days",
+        highlight=days[-1],
+        daily_limit=Decimal(5),
+    )
+    figure.canvas.draw()
+    [axes] = figure.axes
+    # Legend outside the plotting area: it never covers a bar.
+    legend = axes.get_legend()
+    assert legend is not None
+    assert legend.get_window_extent().x0 >= axes.get_window_extent().x1
+    assert [t.get_text() for t in legend.get_texts()] == ["daily limit \\$5.00", "writer", "coder"]
+    # Each day's total above its bar.
+    totals = [t for t in axes.texts if t.get_gid() == TOTAL_GID]
+    assert [t.get_text() for t in totals][:4] == ["\\$0.25", "\\$1.25", "\\$2.25", "\\$0.25"]
+    assert totals[-1].get_text() == "\\$1.04" and totals[-1].get_fontweight() == "bold"
+    tops = [sum(float(v[i]) for v in spend.values()) for i in range(14)]
+    assert all(t.get_position()[1] > top for t, top in zip(totals, tops, strict=True))
+    # Weekday and date, horizontal; the digest's day in bold.
+    labels = axes.get_xticklabels()
+    assert labels[0].get_text() == "Mon\n11-30" and labels[-1].get_text() == "Sun\n12-13"
+    assert {label.get_rotation() for label in labels} == {0.0}
+    assert labels[-1].get_fontweight() == "bold" and labels[0].get_fontweight() == "normal"
+    # The daily limit as a dashed horizontal line; the title names the workspace.
+    [limit] = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+    assert set(limit.get_ydata()) == {5.0}  # type: ignore[arg-type]
+    assert axes.get_title(loc="left").startswith("Acme")
+    without = spend_figure(days=days, spend=spend, title="Acme", highlight=days[-1])
+    assert not [line for line in without.axes[0].get_lines() if line.get_linestyle() == "--"]

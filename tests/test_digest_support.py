@@ -144,6 +144,7 @@ def add_usage(
     error_kind: str | None = None,
     priced: bool = True,
     estimated: bool = False,
+    user: str = "",
 ) -> None:
     """Plant one usage row at naive-UTC `at`."""
     with session_scope(engine) as session:
@@ -161,6 +162,7 @@ def add_usage(
                 cost_pusd=cost_pusd,
                 priced=priced,
                 estimated=estimated,
+                user_id=user,
                 created_at=at,
             )
         )

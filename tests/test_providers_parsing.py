@@ -86,8 +86,11 @@ def test_openai_usage_shapes() -> None:
     assert openai.parse_usage(xai, reasoning_outside=True) == Usage(10, 319, reasoning_tokens=310)
     assert openai.parse_usage(None) is None
     assert openai.parse_usage({"total_tokens": 3}) is None
-    # Nonsense counts are ignored, and details never exceed their totals.
-    assert openai.parse_usage({"prompt_tokens": True, "completion_tokens": -1}) is None
+    # Nonsense counts make the report untrusted (charged at the estimate); details never
+    # exceed their totals.
+    assert openai.parse_usage({"prompt_tokens": True, "completion_tokens": -1}) == Usage(
+        implausible=True
+    )
     weird = {
         "prompt_tokens": 5,
         "completion_tokens": 2,

@@ -1,4 +1,4 @@
-"""`byokbot serve` as a process: /healthz, /metrics, port 0, signals, database outages."""
+"""`byokbot serve` as a process: /healthz, /metrics, port 0, signals (outages: test_serve_ops)."""
 
 from __future__ import annotations
 
@@ -14,27 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from bot import metrics
 from bot.config import Settings
 from bot.masterkey import generate_key
 from bot.runtime import discover_plugins, select_plugins
 from tests.helpers import ServeProcess, byokbot_command, clean_env
-from tests.tcpproxy import TcpProxy
 
 SLACK_TOKEN = "xoxb-4242-4242-PlantedServeToken"
-
-
-def _wait_for(url: str, status: int, *, timeout: float = 20.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last: httpx.Response | None = None
-    while time.monotonic() < deadline:
-        last = httpx.get(url, timeout=10)
-        if last.status_code == status:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{url} stayed at {last.status_code if last else None}, wanted {status}")
 
 
 def test_serve_health_metrics_and_graceful_stop(tmp_path: Path, database_url: str) -> None:
@@ -48,7 +35,8 @@ def test_serve_health_metrics_and_graceful_stop(tmp_path: Path, database_url: st
     with ServeProcess(env=env, cwd=tmp_path) as server:
         assert server.port > 0
         health = httpx.get(f"{server.url}/healthz", timeout=10)
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "adapters": [], "database": "ok"}
         scrape = httpx.get(f"{server.url}/metrics", timeout=10)
         assert scrape.status_code == 200
         assert scrape.headers["content-type"].startswith("text/plain")
@@ -83,24 +71,6 @@ def test_two_servers_on_one_database(tmp_path: Path, database_url: str) -> None:
     ):
         for server in (one, two):
             assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
-
-
-def test_database_outage_gives_503_and_recovers(tmp_path: Path, pg_url: str) -> None:
-    url = make_url(pg_url)
-    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        env = {"BYOKBOT_DATABASE_URL": via_proxy, "BYOKBOT_MASTER_KEY": generate_key()}
-        with ServeProcess(env=env, cwd=tmp_path) as server:
-            health = f"{server.url}/healthz"
-            assert httpx.get(health, timeout=10).status_code == 200
-            proxy.cut()
-            down = _wait_for(health, 503)
-            assert down.json()["status"] == "unavailable"
-            assert server.process.poll() is None  # still running
-            proxy.restore()
-            assert _wait_for(health, 200).json() == {"status": "ok"}
-            assert server.stop() == 0
-    assert "database unreachable" in server.log_text()
 
 
 def test_plugins_are_found_through_entry_points() -> None:

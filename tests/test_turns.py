@@ -160,6 +160,7 @@ async def test_alerts_once_at_80_and_once_at_100(
 ) -> None:
     key_id = world.key("openai-prod", secret=TEST_KEY, base_url=openai_fake.base_url)
     world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
+    openai_fake.reply = "!"  # one token: within max_tokens, so the stream is read to its end
     # "hi" reserves 10 input tokens (2 bytes + framing) and 1 output token: $0.0000021,
     # and the provider reports exactly that, so ten calls fill the $0.000021 budget.
     openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
@@ -354,6 +355,7 @@ async def test_alerts_wait_for_a_digest_channel(
     world.workspace(digest_channel=None)
     key_id = world.key("openai-prod", secret=TEST_KEY, base_url=openai_fake.base_url)
     world.bind(world.agent("tiny", key_id=key_id, max_tokens=1), "C1")
+    openai_fake.reply = "!"  # one token: within max_tokens, so the stream is read to its end
     openai_fake.usage = Usage(input_tokens=10, output_tokens=1)
     budget_id = world.budget("0.000021")
     for _ in range(8):  # 80% with nowhere to post

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shlex
 from typing import Any
 
 import discord
@@ -145,7 +144,7 @@ class DiscordAdapter:
                 logger.warning("could not acknowledge an interaction (%s)", error_reason(exc))
                 return
         request = CommandRequest(
-            place=place, sender=sender, text=shlex.join(words), event_id=str(interaction.id)
+            place=place, sender=sender, text=tr.command_text(words), event_id=str(interaction.id)
         )
 
         async def open_form(secret_form: SecretForm) -> str:

@@ -189,9 +189,9 @@ def build_group(run: Run) -> app_commands.Group:
     async def digest_at(i: Interaction, time: str, timezone: str | None = None) -> None:
         await run(i, ["digest", "at", time, *opt(timezone)])
 
-    @digest.command(name="now", description="Post a digest now")
-    async def digest_now(i: Interaction) -> None:
-        await run(i, ["digest", "now"])
+    @digest.command(name="now", description="Post a digest now: today so far, yesterday or a date")
+    async def digest_now(i: Interaction, day: str | None = None) -> None:
+        await run(i, ["digest", "now", *opt(day)])
 
     @digest.command(name="off", description="Stop the daily digest")
     async def digest_off(i: Interaction) -> None:

@@ -10,6 +10,7 @@ import discord
 
 from adapters.discord.streaming import DISCORD_ERRORS, NO_PINGS, error_reason
 from adapters.discord.translation import PLATFORM, split_text
+from adapters.mentions import discord_safe
 from bot.errors import ByokError
 
 logger = logging.getLogger(__name__)
@@ -53,12 +54,15 @@ class DiscordPoster:
                 raise ByokError(f"channel {channel_id} is not in {workspace_id}")
             if not isinstance(channel, discord.abc.Messageable):
                 raise ByokError(f"channel {channel_id} does not take messages")
-            for piece in split_text(text):
+            # Defused as well as ping-free: a digest or alert names agents and model ids.
+            for piece in split_text(discord_safe(text)):
                 if piece.strip():
                     await channel.send(piece, allowed_mentions=NO_PINGS)
             if file is not None:
                 name, content = file
-                await channel.send(file=discord.File(io.BytesIO(content), name))
+                await channel.send(
+                    file=discord.File(io.BytesIO(content), name), allowed_mentions=NO_PINGS
+                )
         except DISCORD_ERRORS as exc:
             reason = error_reason(exc)
             logger.warning("post to %s in %s failed (%s)", channel_id, workspace_id, reason)

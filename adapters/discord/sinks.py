@@ -1,7 +1,8 @@
 """The core's reply sinks for Discord: ephemeral command replies and replies to messages.
 
 Discord has no ephemeral replies to ordinary messages, so a private hint that answers a
-chat message goes to the sender's DMs instead of the channel.
+chat message goes to the sender's DMs instead of the channel. Every text is defused
+(`discord_safe`) and every send carries `AllowedMentions.none()`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import discord
 from adapters.discord.secret_form import SecretModal
 from adapters.discord.streaming import DISCORD_ERRORS, NO_PINGS, ReplyStream, error_reason
 from adapters.discord.translation import split_text
+from adapters.mentions import discord_safe
 from bot.boundary import SecretForm
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class InteractionSink:
 
     async def send(self, text: str, *, private: bool = True) -> None:
         """Reply privately (a command, and above all a key command, is never public)."""
-        for piece in split_text(text):
+        for piece in split_text(discord_safe(text)):
             if piece.strip():
                 await self._reply(content=piece)
 
@@ -91,7 +93,7 @@ class InteractionSink:
             )
             return
         file = discord.File(io.BytesIO(content), filename)
-        if not await self._reply(content=title or None, file=file):
+        if not await self._reply(content=discord_safe(title) or None, file=file):
             await self.send(f"{filename} could not be sent: Discord refused the upload.")
 
     async def open_secret_form(self, form: SecretForm) -> None:
@@ -126,7 +128,7 @@ class MessageSink:
     async def send(self, text: str, *, private: bool = False) -> None:
         """A whole reply to the message, or a DM only the sender sees."""
         try:
-            for piece in split_text(text):
+            for piece in split_text(discord_safe(text)):
                 if not piece.strip():
                     continue
                 if private:
@@ -152,11 +154,16 @@ class MessageSink:
     ) -> None:
         """A file as a reply, or in the sender's DMs when private."""
         file = discord.File(io.BytesIO(content), filename)
+        caption = discord_safe(title) or None
         try:
             if private:
-                await self._message.author.send(content=title or None, file=file)
+                await self._message.author.send(
+                    content=caption, file=file, allowed_mentions=NO_PINGS
+                )
             else:
-                await self._message.reply(content=title or None, file=file, mention_author=False)
+                await self._message.reply(
+                    content=caption, file=file, mention_author=False, allowed_mentions=NO_PINGS
+                )
         except DISCORD_ERRORS as exc:
             logger.warning("could not send a file (%s)", error_reason(exc))
 

@@ -2,7 +2,8 @@
 
 Discord rate-limits message edits, so the reply is edited at most once a second (and
 once more at the end with everything). A part that grows past Discord's 2,000-character
-limit is finished and the rest continues in a further reply.
+limit is finished and the rest continues in a further reply. Every chunk is defused
+(`adapters.mentions`) and every send carries `AllowedMentions.none()`: no pings at all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import aiohttp
 import discord
 
 from adapters.discord.translation import MESSAGE_LIMIT, cut_point
+from adapters.mentions import discord_stream
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +57,22 @@ class ReplyStream:
 
     async def run(self, chunks: AsyncIterator[str]) -> str:
         """Consume `chunks` to the end, writing them to Discord; return the full text."""
+        defuser = discord_stream()
         try:
             async for chunk in chunks:
                 if chunk:
                     self.full.append(chunk)
-                    await self._feed(chunk)
+                    safe = defuser.feed(chunk)
+                    if safe:
+                        await self._feed(safe)
         finally:
             # Show everything generated even when the provider failed mid-stream.
-            await self._flush(force=True)
+            try:
+                rest = defuser.flush()
+                if rest:
+                    await self._feed(rest)
+            finally:
+                await self._flush(force=True)
         return "".join(self.full)
 
     async def _feed(self, chunk: str) -> None:

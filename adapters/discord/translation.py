@@ -1,13 +1,19 @@
-"""Pure translation of Discord values into the core's boundary values (no I/O here)."""
+"""Pure translation of Discord values into the core's boundary values (no I/O here).
+
+Every text taken from Discord is normalised (`bot.safetext`): gateway JSON may carry
+lone surrogates (`"\\ud800"`), which no encoder downstream would accept.
+"""
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.boundary import Place, Sender
 from bot.providers.base import ChatMessage
+from bot.safetext import clean, encodable
 
 PLATFORM = "discord"
 MESSAGE_LIMIT = 2_000  # characters in one Discord message
@@ -35,7 +41,8 @@ def mentions(text: str, bot_id: int | None) -> bool:
 
 
 def strip_mention(text: str, bot_id: int | None) -> str:
-    """`text` without mentions of the bot, whitespace-trimmed."""
+    """`text` without mentions of the bot, whitespace-trimmed and normalised."""
+    text = clean(text)
     if bot_id is not None:
         text = mention_pattern(bot_id).sub(" ", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
@@ -63,7 +70,14 @@ def place(
 
 def sender(*, user_id: int, name: str, admin: bool, bot: bool = False) -> Sender:
     """Who spoke, with the adapter's fail-closed admin verdict."""
-    return Sender(user_id=str(user_id), display_name=name, is_platform_admin=admin, is_bot=bot)
+    return Sender(
+        user_id=str(user_id), display_name=clean(name), is_platform_admin=admin, is_bot=bot
+    )
+
+
+def command_text(words: Sequence[str]) -> str:
+    """An app command's options as the grammar's command line (shell-quoted, normalised)."""
+    return encodable(shlex.join(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +102,7 @@ def history_from_chain(
         if not link.text.strip():
             continue
         if bot_id is not None and link.author_id == bot_id:
-            turns.append(ChatMessage(role="assistant", text=link.text))
+            turns.append(ChatMessage(role="assistant", text=clean(link.text)))
         elif not link.author_is_bot:
             turns.append(ChatMessage(role="user", text=strip_mention(link.text, bot_id)))
     turns.reverse()

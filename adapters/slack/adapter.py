@@ -23,6 +23,7 @@ from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAutho
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from adapters.slack import bodies
 from adapters.slack.clients import bolt_logger, make_client, quiet_logger
 from adapters.slack.installations import SqlInstallationStore, SqlStateStore
 from adapters.slack.listeners import SlackListeners
@@ -46,6 +47,7 @@ BOT_SCOPES = (
     "im:write",
     "chat:write",
     "commands",
+    "files:read",
     "files:write",
     "users:read",
 )
@@ -208,22 +210,30 @@ class SlackAdapter:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return web.json_response(_INVALID, status=400)
+            return _malformed("not UTF-8")
         headers: dict[str, str | Sequence[str]] = {}
         for key, value in request.headers.items():
             previous = headers.get(key.lower())
             headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
-        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        bolt_request = bodies.bolt_request(text, query=request.query_string, headers=headers)
+        if isinstance(bolt_request, str):
+            return _malformed(bolt_request)
         if bolt_request.body.get("type") == "event_callback":
             # Events are acknowledged with an empty 200 whatever happens next, so Slack gets
             # it now and bolt (authorize, middleware, listeners) runs after the response.
             self._spawn(self._dispatch(bolt_request), "event")
             return web.Response(status=200)
         response = await self.app.async_dispatch(bolt_request)
+        if response.status >= 500:
+            # Our listeners ack before any I/O, so bolt answers 5xx only when the body's
+            # shape broke it (its error hook logged the class): a malformed request.
+            return _malformed("bolt could not handle the body")
         return await to_aiohttp_response(response)
 
     async def _dispatch(self, bolt_request: AsyncBoltRequest) -> None:
-        await self.app.async_dispatch(bolt_request)
+        response = await self.app.async_dispatch(bolt_request)
+        if response.status >= 500:
+            logger.warning("an event bolt could not handle was dropped")
 
     async def handle_oauth(self, request: web.Request) -> web.StreamResponse:
         """`/slack/install` (the Add to Slack page) and `/slack/oauth_redirect`."""
@@ -242,3 +252,9 @@ class SlackAdapter:
         # Events and messages wait their turn among the answers; commands, forms and
         # the like only acknowledge-then-reply and go at once.
         self._background.spawn(work, kind=kind, bounded=kind in ("event", "message"))
+
+
+def _malformed(reason: str) -> web.Response:
+    """A 400 for a correctly signed body that is not a Slack request; the body is not logged."""
+    logger.warning("rejected a malformed signed request to %s: %s", EVENTS_PATH, reason)
+    return web.json_response(_INVALID, status=400)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -31,7 +32,7 @@ from adapters.slack.translation import (
     team_of,
     workspace_id,
 )
-from bot.boundary import Place, Sender
+from bot.boundary import CommandRequest, Place, Sender, Standing
 from bot.core import Core
 from bot.errors import InvalidValue
 from bot.providers.base import ChatMessage
@@ -91,10 +92,14 @@ class SlackListeners:
         self, body: Mapping[str, Any], team: str, enterprise: str | None, client: AsyncWebClient
     ) -> None:
         user = str(body.get("user_id", ""))
-        admin = await self._admins.is_admin(
+        standing = await self._admins.standing(
             client, team_id=team, user_id=user, enterprise_id=enterprise
         )
-        request = command_request(body, team_id=team, is_admin=admin)
+        request = _with_verdict(
+            command_request(body, team_id=team, is_admin=standing is Standing.PLATFORM_ADMIN),
+            standing,
+            trigger_id=_opt(body.get("trigger_id")),
+        )
         sink = CommandSink(
             client,
             self._session(),
@@ -128,8 +133,10 @@ class SlackListeners:
         if not team or not user:
             return
 
+        trigger = _opt(body.get("trigger_id"))
+
         async def run() -> None:
-            admin = await self._admins.is_admin(
+            standing = await self._admins.standing(
                 client, team_id=team, user_id=user, enterprise_id=context.enterprise_id
             )
             place = Place(
@@ -138,7 +145,7 @@ class SlackListeners:
                 channel_id=where.channel_id,
                 is_direct=where.channel_id.startswith("D"),
             )
-            sender = Sender(user_id=user, is_platform_admin=admin)
+            sender = Sender.with_standing(standing, user_id=user)
             sink = CommandSink(
                 client,
                 self._session(),
@@ -147,7 +154,9 @@ class SlackListeners:
                 response_url=where.response_url,
                 trigger_id=None,
             )
-            await self._core.submit_secret(form, secret, place=place, sender=sender, sink=sink)
+            await self._core.submit_secret(
+                form, secret, place=place, sender=sender, sink=sink, request_id=trigger
+            )
 
         self._spawn(run(), "secret form")
 
@@ -294,3 +303,14 @@ class SlackListeners:
 
 def _opt(value: object) -> str | None:
     return str(value) if value else None
+
+
+def _with_verdict(
+    request: CommandRequest, standing: Standing, *, trigger_id: str | None
+) -> CommandRequest:
+    """`request` carrying the tri-state admin verdict, and its `trigger_id` as the claim id
+    that makes a replayed command act once."""
+    sender = Sender.with_standing(
+        standing, user_id=request.sender.user_id, display_name=request.sender.display_name
+    )
+    return replace(request, sender=sender, event_id=trigger_id)

@@ -9,6 +9,7 @@ from typing import Protocol
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.mentions import slack_safe
 from adapters.slack.clients import make_client
 from adapters.slack.installations import SqlInstallationStore
 from adapters.slack.streaming import SLACK_ERRORS, error_reason
@@ -93,10 +94,13 @@ class SlackPoster:
         text: str,
         file: tuple[str, bytes] | None = None,
     ) -> None:
-        """Post `text` (and a file) to the channel; `ByokError` if Slack refuses."""
+        """Post `text` (and a file) to the channel; `ByokError` if Slack refuses.
+
+        The text is defused first: a digest or alert names agents and model ids.
+        """
         client = await self._client(workspace_id)
         try:
-            for piece in split_text(text):
+            for piece in split_text(slack_safe(text)):
                 if piece:
                     await client.chat_postMessage(channel=channel_id, text=piece)
             if file is not None:

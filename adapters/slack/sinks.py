@@ -1,4 +1,8 @@
-"""The core's reply sinks for Slack: private command replies and threaded message replies."""
+"""The core's reply sinks for Slack: private command replies and threaded message replies.
+
+Every text is defused (`slack_safe`) on its way out: command replies echo user input and
+model ids, hints and notices name agents, and none of it may mass-mention.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.mentions import slack_safe
 from adapters.slack.secret_form import FormContext, build_view
 from adapters.slack.streaming import SLACK_ERRORS, ThreadStream, error_reason
 from adapters.slack.text import MAX_CHARS_IN_MESSAGES, split_text
@@ -27,6 +32,7 @@ async def send_private(
     thread_ts: str | None = None,
 ) -> None:
     """An ephemeral message; if the bot cannot post in the channel, a DM instead."""
+    text = slack_safe(text)
     try:
         await client.chat_postEphemeral(
             channel=channel_id, user=user_id, text=text, thread_ts=thread_ts
@@ -81,7 +87,7 @@ class CommandSink:
 
     async def send(self, text: str, *, private: bool = True) -> None:
         """Reply privately (a key command is never answered in the channel)."""
-        for piece in split_text(text):
+        for piece in split_text(slack_safe(text)):
             if not await self._respond(piece):
                 await send_private(
                     self._client, channel_id=self._channel_id, user_id=self._user_id, text=piece
@@ -167,7 +173,7 @@ class MessageSink:
         if len(text) > MAX_CHARS_IN_MESSAGES:
             await self.send_file(filename="answer.md", content=text.encode(), title="Answer")
             return
-        for piece in split_text(text):
+        for piece in split_text(slack_safe(text)):
             try:
                 await self._client.chat_postMessage(
                     channel=self._channel_id, thread_ts=self._thread_ts, text=piece

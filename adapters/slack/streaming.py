@@ -4,7 +4,8 @@ Slack's chat streaming API (`chat.startStream` / `appendStream` / `stopStream`) 
 first. Where it is refused (workspace, channel type, token) or the stream expires, the
 rest goes into one ordinary message edited with `chat.update` at most once a second.
 A part that grows past Slack's size limit is closed and continued in a new message;
-an answer past the total limit ends as a file in the thread.
+an answer past the total limit ends as a file in the thread. Every chunk is defused
+(`adapters.mentions`) before it is counted or sent, so no part can mass-mention.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.mentions import slack_stream
 from adapters.slack.text import (
     MAX_CHARS_IN_MESSAGES,
     MESSAGE_LIMIT,
@@ -65,14 +67,22 @@ class ThreadStream:
 
     async def run(self, chunks: AsyncIterator[str]) -> str:
         """Consume `chunks` to the end, writing them to Slack; return the full text."""
+        defuser = slack_stream()
         try:
             async for chunk in chunks:
                 if chunk:
                     self.full.append(chunk)
-                    await self._feed(chunk)
+                    safe = defuser.feed(chunk)
+                    if safe:
+                        await self._feed(safe)
         finally:
             # Close what was shown even when the provider failed mid-stream.
-            await self._finish()
+            try:
+                rest = defuser.flush()
+                if rest:
+                    await self._feed(rest)
+            finally:
+                await self._finish()
         return "".join(self.full)
 
     # -- feeding -----------------------------------------------------------------------

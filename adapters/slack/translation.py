@@ -1,4 +1,8 @@
-"""Pure translation of Slack payloads into the core's boundary values (no I/O here)."""
+"""Pure translation of Slack payloads into the core's boundary values (no I/O here).
+
+Every text taken from a payload is normalised (`bot.safetext`): Slack's JSON may carry
+lone surrogates (`"\\ud800"`), which no encoder downstream would accept.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from bot.boundary import CommandRequest, HistoryFetcher, IncomingMessage, Place, Sender
 from bot.providers.base import ChatMessage
+from bot.safetext import clean, encodable
 
 PLATFORM = "slack"
 # Human messages carry no subtype; these two subtypes are human messages too.
@@ -96,7 +101,7 @@ def incoming_message(
     history: HistoryFetcher | None,
 ) -> IncomingMessage:
     """An `IncomingMessage` for a human message (mention stripped, entities unescaped)."""
-    raw = str(event.get("text") or "")
+    raw = clean(str(event.get("text") or ""))
     return IncomingMessage(
         place=message_place(event, team_id=team_id),
         sender=Sender(user_id=str(event.get("user", "")), is_bot=bool(event.get("bot_id"))),
@@ -126,13 +131,13 @@ def command_request(payload: Mapping[str, Any], *, team_id: str, is_admin: bool)
     """A `CommandRequest` for `/byok <text>`; the text may hold a secret and is never logged."""
     sender = Sender(
         user_id=str(payload.get("user_id", "")),
-        display_name=str(payload.get("user_name", "")),
+        display_name=clean(str(payload.get("user_name", ""))),
         is_platform_admin=is_admin,
     )
     return CommandRequest(
         place=command_place(payload, team_id=team_id),
         sender=sender,
-        text=str(payload.get("text") or "").strip(),
+        text=encodable(str(payload.get("text") or "")).strip(),
         event_id=None,
     )
 
@@ -155,7 +160,7 @@ def history_from_replies(
         ts = str(message.get("ts", ""))
         if ts == current_ts or (current_ts and _ts_after(ts, current_ts)):
             continue
-        text = str(message.get("text") or "")
+        text = clean(str(message.get("text") or ""))
         if not text.strip():
             continue
         ours = (bot_id is not None and message.get("bot_id") == bot_id) or (

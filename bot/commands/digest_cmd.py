@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlmodel import Session
 
 from bot.commands import models as m
 from bot.commands.context import CommandContext
 from bot.digest import post_digest
+from bot.digest_claim import aware, skip_ended_days
+from bot.digest_report import workspace_zone
+from bot.errors import InvalidValue
 from storage.models import Workspace
 
 _NOW_LINES = {
@@ -29,6 +34,9 @@ async def channel(ctx: CommandContext, cmd: m.DigestChannel) -> None:
 
     def work(session: Session) -> tuple[str, str]:
         workspace = _workspace(session, ctx)
+        if not (workspace.digest_channel and workspace.digest_enabled):
+            # Switching the digest on: days that already ended are not caught up on.
+            skip_ended_days(session, workspace=workspace, now=ctx.services.clock())
         workspace.digest_channel, workspace.digest_enabled = target, True
         session.add(workspace)
         ctx.audit(session, action=cmd.action, target=target)
@@ -64,8 +72,23 @@ async def at(ctx: CommandContext, cmd: m.DigestAt) -> None:
 
 
 async def now(ctx: CommandContext, cmd: m.DigestNow) -> None:
-    """Post yesterday's digest now, whatever the daily schedule did."""
-    outcome = await post_digest(ctx.services, workspace_id=ctx.workspace_id, force=True)
+    """Post a digest now (today so far, yesterday or a day), whatever the schedule did."""
+
+    def local_today(session: Session) -> tuple[dt.date, str]:
+        workspace = _workspace(session, ctx)
+        zone = workspace_zone(workspace.timezone)
+        return aware(ctx.services.clock()).astimezone(zone).date(), zone.key
+
+    today, tz = await ctx.db(local_today)
+    if cmd.day == "today":
+        day = today
+    elif cmd.day == "yesterday":
+        day = today - dt.timedelta(days=1)
+    else:
+        day = cmd.day
+    if day > today:
+        raise InvalidValue(f"{day} has not started yet ({tz}); try today or an earlier day.")
+    outcome = await post_digest(ctx.services, workspace_id=ctx.workspace_id, day=day, force=True)
 
     def work(session: Session) -> None:
         ctx.audit(session, action=cmd.action, target=str(outcome.day), outcome=outcome.status)
@@ -73,7 +96,8 @@ async def now(ctx: CommandContext, cmd: m.DigestNow) -> None:
     await ctx.db(work)
     where = ctx.show_channel(outcome.channel_id) if outcome.channel_id else ""
     template = _NOW_LINES.get(outcome.status, "the digest was not posted ({status}).")
-    await ctx.reply(template.format(day=outcome.day, channel=where, status=outcome.status))
+    shown = f"today so far ({day})" if day == today else str(day)
+    await ctx.reply(template.format(day=shown, channel=where, status=outcome.status))
 
 
 async def off(ctx: CommandContext, cmd: m.DigestOff) -> None:

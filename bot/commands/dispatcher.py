@@ -30,6 +30,7 @@ from bot.commands.context import CommandContext
 from bot.commands.grammar import parse
 from bot.commands.help import help_text
 from bot.commands.permissions import is_admin, refusal
+from bot.dedupe import claim_request
 from bot.errors import (
     UNAVAILABLE_LINE,
     CommandError,
@@ -109,10 +110,17 @@ class CommandDispatcher:
         except Exception as exc:  # the grammar promises ParseError only; belt and braces
             await self._internal(ctx, "parse", exc)
             return
-        await self._run(ctx, command)
+        await self._run(ctx, command, request_id=request.event_id)
 
     async def submit_secret(
-        self, form: SecretForm, secret: str, *, place: Place, sender: Sender, sink: ReplySink
+        self,
+        form: SecretForm,
+        secret: str,
+        *,
+        place: Place,
+        sender: Sender,
+        sink: ReplySink,
+        request_id: str | None = None,
     ) -> None:
         """Finish a `key add`/`key rotate` whose secret came through a private form."""
         ctx = CommandContext(self.services, place, sender, sink)
@@ -135,10 +143,25 @@ class CommandDispatcher:
         except ValueError as exc:
             await self._answer(ctx, str(exc))
             return
-        await self._run(ctx, command)
+        await self._run(ctx, command, request_id=request_id)
 
-    async def _run(self, ctx: CommandContext, command: m.Command) -> None:
+    async def _run(
+        self, ctx: CommandContext, command: m.Command, *, request_id: str | None = None
+    ) -> None:
         try:
+            # A replayed request (same trigger id, across replicas) acts once; help needs
+            # no database and changes nothing, so it is not claimed.
+            if request_id and not isinstance(command, m.Help):
+                claimed = await ctx.db(
+                    lambda s: claim_request(
+                        s.connection(),
+                        workspace_id=ctx.workspace_id,
+                        request_id=request_id,
+                        now=ctx.now(),
+                    )
+                )
+                if not claimed:
+                    return
             if command.admin_only and not await ctx.db(lambda s: self._gate(s, ctx, command)):
                 await ctx.reply(refusal(command.action))
                 return

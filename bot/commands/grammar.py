@@ -288,7 +288,7 @@ _BUILDERS: dict[tuple[str, ...], Callable[[Words], m.Command]] = {
     ("usage", "export"): lambda w: m.UsageExport(since=_since(w)),
     ("digest", "channel"): lambda w: m.DigestChannel(channel=_channel(_arg(w, 0))),
     ("digest", "at"): _digest_at,
-    ("digest", "now"): lambda w: m.DigestNow(),
+    ("digest", "now"): lambda w: m.DigestNow(day=values.digest_day(_arg(w, 0) or "today")),
     ("digest", "off"): lambda w: m.DigestOff(),
     ("admins", "add"): lambda w: m.AdminsAdd(user=_user(w.args[0])),
     ("admins", "remove"): lambda w: m.AdminsRemove(user=_user(w.args[0])),

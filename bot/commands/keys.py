@@ -27,6 +27,7 @@ from bot.errors import (
 )
 from bot.providers import PROVIDER_IDS, default_base_url, key_optional, requires_base_url
 from bot.providers.base import KeySpec
+from bot.secrets_shape import redact_known
 from bot.vault import Sealed, mask
 from storage.keys import agents_using_key, get_key, list_keys
 from storage.models import ProviderKey, new_id, utcnow
@@ -82,6 +83,9 @@ async def _verified(ctx: CommandContext, spec: KeySpec, *, action: str, name: st
     except ProviderError as exc:
         line = f"could not verify the key ({exc}); it was not stored. Use --no-verify to skip."
         outcome = "error"
+    # The provider layer already masks what a provider echoes; this keeps the line safe even
+    # if a new error path forgets to (the line goes to the chat and the audit trail).
+    line = redact_known(line, (spec.secret,))
 
     def audit(session: Session) -> None:
         ctx.audit(session, action=action, target=name, outcome=outcome, detail=f"verify: {line}")
@@ -244,6 +248,7 @@ async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
         status, outcome, line = "failing", "refused", f"{exc}; key {cmd.name} is marked failing."
     except ProviderError as exc:
         status, outcome, line = key.status, "error", f"could not test key {cmd.name}: {exc}"
+    line = redact_known(line, (secret,))
 
     def record(session: Session) -> None:
         row = _existing(session, ctx, name=cmd.name)

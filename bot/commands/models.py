@@ -14,6 +14,8 @@ from typing import ClassVar, Literal
 Period = Literal["day", "month"]
 Dimension = Literal["agent", "key", "model", "user"]
 RefForm = Literal["slack", "discord", "plain"]
+# `digest now`: today so far, all of yesterday, or one calendar day (workspace timezone).
+DigestDay = Literal["today", "yesterday"] | dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +279,11 @@ class DigestAt(Command):
 
 @dataclass(frozen=True, slots=True)
 class DigestNow(Command):
-    """`digest now`."""
+    """`digest now [today|yesterday|YYYY-MM-DD]`: today so far by default."""
 
     action: ClassVar[str] = "digest.now"
     mutates: ClassVar[bool] = True
+    day: DigestDay = "today"
 
 
 @dataclass(frozen=True, slots=True)

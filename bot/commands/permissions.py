@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.boundary import Place, Sender
+from bot.boundary import Place, Sender, Standing
 from storage.admins import is_granted
 
 
 def is_admin(session: Session, *, place: Place, sender: Sender) -> bool:
-    """True if the sender may run management commands in this workspace."""
-    if sender.is_bot:
+    """True if the sender may run management commands in this workspace.
+
+    The platform's negative verdict (guest, external user, bot, failed look-up) wins over
+    a grant: SPEC Guarantee 3.
+    """
+    standing = sender.standing
+    if standing is Standing.NEVER:
         return False
-    if sender.is_platform_admin:
+    if standing is Standing.PLATFORM_ADMIN:
         return True
     return is_granted(session, workspace_id=place.workspace_id, user_id=sender.user_id)
 

@@ -165,7 +165,12 @@ SPECS: tuple[CommandSpec, ...] = (
         min_args=1,
         max_args=2,
     ),
-    CommandSpec(("digest", "now"), "digest now", "post a digest now"),
+    CommandSpec(
+        ("digest", "now"),
+        "digest now [today|yesterday|YYYY-MM-DD]",
+        "post a digest now: today so far (default), yesterday or a given day",
+        max_args=1,
+    ),
     CommandSpec(("digest", "off"), "digest off", "stop the daily digest"),
     CommandSpec(
         ("admins", "add"),

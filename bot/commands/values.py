@@ -13,7 +13,7 @@ import re
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 
-from bot.commands.models import Dimension, Period, Since
+from bot.commands.models import DigestDay, Dimension, Period, Since
 from bot.secrets_shape import looks_like_provider_key
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -126,6 +126,19 @@ def since(value: str) -> Since:
         except ValueError:
             pass
     raise ValueError("--since must be 1d, 7d, 30d (any number of days) or a date YYYY-MM-DD")
+
+
+def digest_day(value: str) -> DigestDay:
+    """`today`, `yesterday` or a calendar day `YYYY-MM-DD` (for `digest now`)."""
+    lowered = value.lower()
+    if lowered in ("today", "yesterday"):
+        return "today" if lowered == "today" else "yesterday"
+    if _DAY.fullmatch(lowered):
+        try:
+            return dt.date.fromisoformat(lowered)
+        except ValueError:
+            pass
+    raise ValueError("the day must be today, yesterday or a date YYYY-MM-DD")
 
 
 def clock_time(value: str) -> str:

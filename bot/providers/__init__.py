@@ -15,7 +15,7 @@ from bot.providers.gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
 from bot.providers.gemini import GeminiClient
 from bot.providers.http import Caller, RetryPolicy, WireCall, new_http_client
 from bot.providers.openai import OpenAIClient, OpenAIFlavor
-from bot.providers.urls import ResolveCache, parse_base_url, resolve_sync
+from bot.providers.urls import Resolver, parse_base_url, resolve_sync
 from bot.providers.wire import WireClient, run_verify
 
 __all__ = [
@@ -96,8 +96,13 @@ class Providers:
         http: httpx.AsyncClient | None = None,
         max_attempts: int = 4,
         backoff_base: float = 0.5,
+        resolve: Resolver | None = None,
     ) -> None:
+        if http is not None and not allow_private_base_urls:
+            # Only our own transport checks the address it connects to (Guarantee 10).
+            raise ValueError("a caller-supplied HTTP client cannot enforce public base URLs")
         self._allow_private = allow_private_base_urls
+        self._resolve = resolve
         self._http = http
         self._owns_http = http is None
         policy = RetryPolicy(
@@ -109,11 +114,10 @@ class Providers:
         self._caller = Caller(self._client, policy)
         self._families: dict[str, WireClient] = {}
         self._static: dict[tuple[str, str | None], tuple[httpx.URL, bool]] = {}
-        self._dns = ResolveCache()
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = new_http_client()
+            self._http = new_http_client(allow_private=self._allow_private, resolve=self._resolve)
         return self._http
 
     def family(self, provider: str) -> WireClient:
@@ -147,7 +151,7 @@ class Providers:
         if provider == "azure-openai" and not url.raw_path.strip(b"/"):
             # An Azure resource endpoint: its OpenAI-compatible v1 API lives under /openai/v1.
             url = url.copy_with(raw_path=b"/openai/v1")
-        # The presets are our own constants, so they skip the DNS check.
+        # The presets are our own constants: no early DNS check (each connection still checks).
         result = (url, default is not None and str(url) == default)
         if len(self._static) >= _STATIC_CACHE_MAX:
             self._static.clear()
@@ -162,14 +166,15 @@ class Providers:
         return str(url)
 
     async def _prepare(self, key: KeySpec) -> tuple[WireClient, KeySpec]:
-        """Check the key's base URL (DNS too, at call time) and pick its wire client."""
+        """Check the key's base URL statically and pick its wire client.
+
+        The addresses are checked by the connection itself (``bot.providers.pool``), on the
+        very address it connects to, for every new connection: a host's DNS can change.
+        """
         if key.provider not in PROVIDER_IDS:
             raise BadRequest(f"unknown provider {key.provider!r}", provider=key.provider)
         client = self.family(key.provider)
-        url, preset = self._effective(key.provider, key.base_url)
-        if not self._allow_private and not preset:
-            # Re-checked at call time: a host's DNS can change after the key was added.
-            await self._dns.check(key.provider, url)
+        url, _preset = self._effective(key.provider, key.base_url)
         return client, dataclasses.replace(key, base_url=str(url))
 
     def stream_chat(self, key: KeySpec, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:

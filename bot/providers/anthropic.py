@@ -19,8 +19,8 @@ from bot.providers.failures import (
 from bot.providers.http import WireCall
 from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
+    CountReader,
     WireClient,
-    as_count,
     endpoint,
     parse_object,
     secret_header,
@@ -52,17 +52,17 @@ def parse_usage(counts: Mapping[str, int]) -> Usage | None:
     )
 
 
-def _merge_counts(into: dict[str, int], raw: object) -> None:
+def _merge_counts(into: dict[str, int], raw: object, count: CountReader) -> None:
     """Fold a usage object in; later events carry cumulative totals, so they replace."""
     if not isinstance(raw, Mapping):
         return
     for name in _COUNTS:
-        value = as_count(raw.get(name))
+        value = count(raw.get(name))
         if value is not None:
             into[name] = value
     details = raw.get("output_tokens_details")
     if isinstance(details, Mapping):
-        thinking = as_count(details.get("thinking_tokens"))
+        thinking = count(details.get("thinking_tokens"))
         if thinking is not None:
             into["thinking_tokens"] = thinking
 
@@ -75,6 +75,7 @@ class AnthropicStream:
         self._request_id = request_id(headers)
         self._sse = SSEDecoder()
         self._counts: dict[str, int] = {}
+        self._count = CountReader()
         self._finish: str | None = None
         self._model: str | None = None
         self._started = False
@@ -104,7 +105,7 @@ class AnthropicStream:
                 provider=self._provider,
                 request_id=self._request_id,
             )
-        usage = parse_usage(self._counts)
+        usage = Usage(implausible=True) if self._count.implausible else parse_usage(self._counts)
         items.append(Completion(usage, self._request_id, self._finish, self._model))
         return items
 
@@ -136,12 +137,12 @@ class AnthropicStream:
             if isinstance(message, dict):
                 model = message.get("model")
                 self._model = model if isinstance(model, str) else None
-                _merge_counts(self._counts, message.get("usage"))
+                _merge_counts(self._counts, message.get("usage"), self._count)
         elif kind == "message_delta":
             delta = obj.get("delta")
             if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                 self._finish = delta["stop_reason"]
-            _merge_counts(self._counts, obj.get("usage"))
+            _merge_counts(self._counts, obj.get("usage"), self._count)
         elif kind == "message_stop":
             self._stopped = True
 

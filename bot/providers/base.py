@@ -28,6 +28,11 @@ class ChatRequest:
     temperature: float | None = None
 
 
+# No call reports more tokens than this per figure; anything above is not trusted (and
+# would overflow the usage row's integer columns).
+MAX_REPORTED_TOKENS = 10**9
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Exact token counts the provider reported for one call."""
@@ -37,11 +42,27 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # Set by a parser when a figure it was given was no count (negative, not an integer).
+    implausible: bool = False
 
     @property
     def total_tokens(self) -> int:
         """Input plus output tokens (cached and reasoning tokens are already inside them)."""
         return self.input_tokens + self.output_tokens
+
+    @property
+    def plausible(self) -> bool:
+        """True when every figure is a count a provider can report (0 to 10^9 tokens)."""
+        counts = (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        )
+        return not self.implausible and all(
+            type(n) is int and 0 <= n <= MAX_REPORTED_TOKENS for n in counts
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,10 @@
-"""Turn a provider's error answer into one of our typed errors, without echoing its text."""
+"""Turn a provider's error answer into one of our typed errors, without echoing its text.
+
+Whatever a provider sends back may hold the very key the request carried (a hostile or
+buggy server echoes it): codes and request ids pass only when short, token-like and not
+secret-shaped, and ``scrub_error`` / ``scrub_completion`` mask the request's own key in
+anything that still could carry it, before it is shown, logged or stored.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import email.utils
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -21,6 +27,8 @@ from bot.errors import (
     RateLimited,
     RequestTooLarge,
 )
+from bot.providers.base import Completion
+from bot.secrets_shape import looks_secret, redact_known
 
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _QUOTA_CODES = frozenset(
@@ -52,10 +60,38 @@ class ErrorInfo:
 
 
 def safe_token(value: object) -> str | None:
-    """Return a provider's error code/type only if it is a short identifier (never free text)."""
-    if isinstance(value, str) and _SAFE_TOKEN.fullmatch(value):
+    """A provider's error code/type/request id only if it is a short identifier (never free
+    text) that does not look like a secret (a key echoed back is dropped, not shown)."""
+    if isinstance(value, str) and _SAFE_TOKEN.fullmatch(value) and not looks_secret(value):
         return value
     return None
+
+
+def _clean_id(value: str | None, secrets: tuple[str, ...]) -> str | None:
+    """An id the provider sent, or None when it holds (part of) a secret."""
+    if value is None or redact_known(value, secrets) != value:
+        return None
+    return value
+
+
+def scrub_error(exc: ProviderError, secrets: tuple[str, ...]) -> ProviderError:
+    """`exc` with the request's own keys (and anything secret-shaped) out of its text and id."""
+    message = str(exc)
+    clean = redact_known(message, secrets)
+    if clean != message:
+        exc.args = (clean,)
+    exc.request_id = _clean_id(exc.request_id, secrets)
+    return exc
+
+
+def scrub_completion(done: Completion, secrets: tuple[str, ...]) -> Completion:
+    """The provider-supplied strings of a stream's last item, with secrets taken out."""
+    rid = _clean_id(done.request_id, secrets)
+    model = None if done.model is None else redact_known(done.model, secrets)
+    finish = None if done.finish_reason is None else redact_known(done.finish_reason, secrets)
+    if (rid, model, finish) == (done.request_id, done.model, done.finish_reason):
+        return done
+    return replace(done, request_id=rid, model=model, finish_reason=finish)
 
 
 def load_json(body: bytes) -> object:

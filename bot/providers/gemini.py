@@ -29,8 +29,8 @@ from bot.providers.failures import (
 from bot.providers.http import WireCall
 from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
+    CountReader,
     WireClient,
-    as_count,
     endpoint,
     parse_object,
     secret_header,
@@ -44,13 +44,16 @@ def parse_usage(raw: object) -> Usage | None:
     """Normalise ``usageMetadata``: thoughts are billed as output but reported apart."""
     if not isinstance(raw, Mapping):
         return None
-    prompt = as_count(raw.get("promptTokenCount"))
-    candidates = as_count(raw.get("candidatesTokenCount"))
-    thoughts = as_count(raw.get("thoughtsTokenCount")) or 0
+    count = CountReader()
+    prompt = count(raw.get("promptTokenCount"))
+    candidates = count(raw.get("candidatesTokenCount"))
+    thoughts = count(raw.get("thoughtsTokenCount")) or 0
+    cached = count(raw.get("cachedContentTokenCount")) or 0
+    if count.implausible:
+        return Usage(implausible=True)
     if prompt is None and candidates is None and not thoughts:
         return None
     prompt = prompt or 0
-    cached = as_count(raw.get("cachedContentTokenCount")) or 0
     return Usage(
         input_tokens=prompt,
         output_tokens=(candidates or 0) + thoughts,

@@ -12,9 +12,18 @@ from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
-from bot.errors import BadRequest, ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited
-from bot.providers.base import StreamItem, TextDelta
+from bot.errors import (
+    BadRequest,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    UnsafeBaseURL,
+)
+from bot.providers.base import Completion, StreamItem, TextDelta
+from bot.providers.failures import scrub_completion, scrub_error
 from bot.providers.pool import provider_transport
+from bot.providers.urls import ConnectGuard, Resolver
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,8 +102,11 @@ class _CookielessClient(httpx.AsyncClient):
         raise TypeError("provider calls never carry cookies")
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """An httpx client that never follows redirects, never keeps cookies, ignores env/netrc."""
+def new_http_client(
+    *, allow_private: bool = False, resolve: Resolver | None = None
+) -> httpx.AsyncClient:
+    """An httpx client that never follows redirects, never keeps cookies, ignores env/netrc,
+    and connects only to addresses it has checked (``ConnectGuard``; ``resolve`` for tests)."""
     # A shared jar would carry one workspace's provider cookies into another's calls. A jar
     # that refuses every cookie still costs a parse per response; this store skips the work.
     return _CookielessClient(
@@ -102,7 +114,8 @@ def new_http_client() -> httpx.AsyncClient:
         trust_env=False,
         headers={"user-agent": _USER_AGENT},
         transport=provider_transport(
-            httpx.Limits(max_connections=200, max_keepalive_connections=50)
+            httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            guard=ConnectGuard(allow_private=allow_private, resolve=resolve),
         ),
     )
 
@@ -217,9 +230,11 @@ class Caller:
                             emitted = True
                         yield item
                 for item in parser.finish():
+                    if isinstance(item, Completion):
+                        item = scrub_completion(item, _secrets_of(call.headers))
                     yield item
             except ProviderError as exc:
-                failure = exc
+                failure = scrub_error(exc, _secrets_of(call.headers))
             finally:
                 timer.close()
                 if chunks is not None:
@@ -290,6 +305,9 @@ class Caller:
             response = await timer.wait(http.send(request, stream=True, follow_redirects=False))
         except (TimeoutError, httpx.HTTPError) as exc:
             failure = _transport_failure(call.provider, exc, None)
+        except UnsafeBaseURL as exc:
+            # The connection's own address check refused (pool.py); name the provider.
+            failure = UnsafeBaseURL(str(exc), provider=call.provider)
         # Raised outside the except block so no httpx exception (which holds the request and
         # its key header) hangs off our error as __context__.
         if failure is not None:
@@ -309,6 +327,19 @@ class Caller:
             raise call.classify(status, body, response.headers)
         finally:
             await response.aclose()
+
+
+_SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+def _secrets_of(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The key(s) a request carries, to mask them in whatever its provider sends back."""
+    found: list[str] = []
+    for name in _SECRET_HEADERS:
+        value = headers.get(name)
+        if value:
+            found.append(value.split(" ", 1)[-1] if name == "authorization" else value)
+    return tuple(found)
 
 
 def _transport_failure(provider: str, exc: BaseException, status: int | None) -> ProviderError:

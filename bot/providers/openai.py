@@ -21,8 +21,8 @@ from bot.providers.failures import (
 from bot.providers.http import Caller, WireCall
 from bot.providers.sse import SSEDecoder
 from bot.providers.wire import (
+    CountReader,
     WireClient,
-    as_count,
     endpoint,
     parse_object,
     secret_header,
@@ -44,18 +44,21 @@ def parse_usage(raw: object, *, reasoning_outside: bool = False) -> Usage | None
     """Normalise an OpenAI-style ``usage`` object (cached/reasoning inside input/output)."""
     if not isinstance(raw, Mapping):
         return None
-    prompt = as_count(raw.get("prompt_tokens"))
-    completion = as_count(raw.get("completion_tokens"))
-    if prompt is None and completion is None:
-        return None
-    prompt, completion = prompt or 0, completion or 0
+    count = CountReader()
+    prompt = count(raw.get("prompt_tokens"))
+    completion = count(raw.get("completion_tokens"))
     pdet = raw.get("prompt_tokens_details")
     cdet = raw.get("completion_tokens_details")
     pdet = pdet if isinstance(pdet, Mapping) else {}
     cdet = cdet if isinstance(cdet, Mapping) else {}
-    cached = as_count(pdet.get("cached_tokens")) or as_count(raw.get("prompt_cache_hit_tokens"))
-    written = as_count(pdet.get("cache_write_tokens")) or 0
-    reasoning = as_count(cdet.get("reasoning_tokens")) or as_count(raw.get("reasoning_tokens")) or 0
+    cached = count(pdet.get("cached_tokens")) or count(raw.get("prompt_cache_hit_tokens"))
+    written = count(pdet.get("cache_write_tokens")) or 0
+    reasoning = count(cdet.get("reasoning_tokens")) or count(raw.get("reasoning_tokens")) or 0
+    if count.implausible:
+        return Usage(implausible=True)
+    if prompt is None and completion is None:
+        return None
+    prompt, completion = prompt or 0, completion or 0
     if reasoning_outside:
         completion += reasoning
     return Usage(

@@ -1,4 +1,4 @@
-"""The provider client's transport: httpx's own, with a cheaper liveness check per connection.
+"""The provider client's transport: connections to checked addresses, cheap liveness checks.
 
 httpcore's pool re-checks every pooled connection whenever a request joins or leaves it;
 for each idle one it asks the stream whether its socket is readable (closed by the
@@ -7,6 +7,12 @@ server). anyio answers that by rebuilding the stream's whole attribute table, a
 connections to one provider that scan was the largest single cost of a busy bot. The
 stream here looks its socket up once (a stream's socket never changes) and answers the
 check exactly as httpcore does.
+
+The backend is also where a key's destination is checked (SPEC Guarantee 10): it resolves
+the host once per new connection, vets every address (``ConnectGuard``) and connects to
+one of exactly those addresses. httpcore still passes the original host name to the TLS
+handshake (SNI, certificate check) and httpx puts it in ``Host``, so nothing else changes.
+Reused keep-alive connections stay on the address they were checked for.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ import anyio
 import httpcore
 import httpx
 from httpcore._backends.anyio import AnyIOBackend, AnyIOStream
+from httpcore._exceptions import ConnectError, ConnectTimeout, map_exceptions
 from httpcore._utils import is_socket_readable
+
+from bot.providers.urls import ConnectGuard
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +60,19 @@ class _Stream(AnyIOStream):
         return _Stream(tls._stream)
 
 
+_HAPPY_EYEBALLS_DELAY = 0.25
+_CONNECT_ERRORS: dict[type[Exception], type[Exception]] = {
+    TimeoutError: ConnectTimeout,
+    OSError: ConnectError,
+    anyio.BrokenResourceError: ConnectError,
+}
+
+
 class _Backend(AnyIOBackend):
-    """httpcore's anyio backend, handing out `_Stream`s."""
+    """httpcore's anyio backend, handing out `_Stream`s; with a guard, to vetted addresses."""
+
+    def __init__(self, guard: ConnectGuard | None = None) -> None:
+        self._guard = guard
 
     async def connect_tcp(
         self,
@@ -62,20 +82,72 @@ class _Backend(AnyIOBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        """Connect as httpcore does, then wrap the stream."""
-        stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
-        assert isinstance(stream, AnyIOStream)
-        return _Stream(stream._stream)
+        """Resolve once, vet every address, connect to one of them; then wrap the stream."""
+        if self._guard is None:
+            stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
+            assert isinstance(stream, AnyIOStream)
+            return _Stream(stream._stream)
+        with map_exceptions(_CONNECT_ERRORS), anyio.fail_after(timeout):
+            # UnsafeBaseURL is no OSError: it passes through httpcore and httpx unchanged.
+            addresses = await self._guard.addresses(host, port)
+            raw = await _connect_first(addresses, port, local_address)
+            for option in socket_options or ():
+                raw.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(*option)
+        return _Stream(raw)
 
 
-def provider_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with `limits`, its pool using the cheaper liveness check."""
+async def _connect_first(
+    addresses: list[str], port: int, local_address: str | None
+) -> anyio.abc.SocketStream:
+    """A connection to one of `addresses` (IP literals: no DNS), tried like anyio's happy
+    eyeballs: the next attempt starts 250 ms after the last, the first to connect wins."""
+    if len(addresses) == 1:
+        return await anyio.connect_tcp(addresses[0], port, local_host=local_address)
+    winner: anyio.abc.SocketStream | None = None
+    failures: list[OSError] = []
+
+    async def attempt(address: str, done: anyio.Event) -> None:
+        nonlocal winner
+        try:
+            stream = await anyio.connect_tcp(address, port, local_host=local_address)
+        except OSError as exc:
+            failures.append(exc)
+        else:
+            if winner is None:
+                winner = stream
+                group.cancel_scope.cancel()
+            else:
+                await stream.aclose()
+        finally:
+            done.set()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for address in addresses:
+                done = anyio.Event()
+                group.start_soon(attempt, address, done)
+                with anyio.move_on_after(_HAPPY_EYEBALLS_DELAY):
+                    await done.wait()
+    except BaseException:
+        if winner is not None:  # cancelled from outside (the connect timeout) after a win
+            await anyio.aclose_forcefully(winner)
+        raise
+    if winner is None:
+        raise OSError(f"all {len(failures)} addresses refused the connection")
+    return winner
+
+
+def provider_transport(
+    limits: httpx.Limits, *, guard: ConnectGuard | None = None
+) -> httpx.AsyncHTTPTransport:
+    """httpx's transport with `limits`; its pool connects through `_Backend(guard)`."""
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     pool = getattr(transport, "_pool", None)
-    # Private attributes: if a future httpcore renames them, the stock backend stays in
-    # place (correct, only slower).
     if isinstance(pool, httpcore.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
-        pool._network_backend = _Backend()
+        pool._network_backend = _Backend(guard)
+    elif guard is not None and not guard.allow_private:  # pragma: no cover - httpcore changed
+        # Without our backend the address check would not run on the connection: refuse.
+        raise RuntimeError("httpcore internals changed; the provider address guard cannot run")
     else:  # pragma: no cover - depends on the installed httpcore
         logger.info("httpcore internals changed; provider pool keeps its default backend")
     return transport

@@ -10,7 +10,7 @@ import httpx
 from pydantic_core import from_json
 
 from bot.errors import BadRequest, KeyRejected, MalformedResponse, ModelNotFound, ProviderError
-from bot.providers.base import ChatRequest, KeySpec, StreamItem
+from bot.providers.base import MAX_REPORTED_TOKENS, ChatRequest, KeySpec, StreamItem
 from bot.providers.failures import load_json
 from bot.providers.http import Caller, WireCall
 
@@ -77,6 +77,30 @@ def as_count(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
+
+
+class CountReader:
+    """Reads the token figures of a provider's usage report, noting any that is no count.
+
+    Absent figures (missing or null) are None; a figure that is there but negative, not
+    an integer (a float, a string, a bool) or above 10^9 sets ``implausible``: the whole
+    report is then untrusted (`Usage.implausible`) and the call charged its reservation.
+    """
+
+    __slots__ = ("implausible",)
+
+    def __init__(self) -> None:
+        self.implausible = False
+
+    def __call__(self, value: object) -> int | None:
+        """The figure as a count, or None when absent or not plausible."""
+        if value is None:
+            return None
+        count = as_count(value)
+        if count is None or count > MAX_REPORTED_TOKENS:
+            self.implausible = True
+            return None
+        return count
 
 
 def not_found_base(exc: ProviderError) -> BadRequest:

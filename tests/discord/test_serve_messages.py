@@ -168,6 +168,10 @@ def test_long_answer_is_split_into_messages_under_the_limit(
     provider.reply = " ".join(words)
     assert 4_400 < len(provider.reply) < 4_600
     discord.create_agent(provider.base_url)
+    # The bot stops reading past max-tokens UTF-8 bytes (no token is shorter than a byte):
+    # room for every byte of this answer.
+    options = {"name": "writer", "max_tokens": 5_000}
+    assert "max tokens 5,000" in discord.command("agent", "set", options, user=ADMIN).text
     said = discord.say(f"{MENTION} write a lot")
     fake.wait_for(lambda f: answered_with(f, said["id"], provider.reply), timeout=30)
     parts = replies_to(fake, said["id"])

@@ -18,10 +18,15 @@ def test_digest_now_is_posted_to_the_digest_channel(
     posts = fake.calls_to("POST", f"/channels/{CHANNEL}/messages")
     assert posts, fake.summary()
     text = " ".join(str(p.body.get("content") or "") for p in posts if p.body)
-    assert "Daily AI usage digest" in text, text
+    assert "AI usage" in text and "today so far" in text, text
     assert all(p.body is None or "message_reference" not in p.body for p in posts)
     assert all(len(str((p.body or {}).get("content") or "")) <= 2_000 for p in posts)
     assert fake.calls_to("POST", f"/channels/{OTHER_GUILD_CHANNEL}/messages") == []
+    before = len(posts)
+    answer = discord.command("digest", "now", {"day": "yesterday"}, user=ADMIN)
+    assert answer.text.startswith("digest of") and "posted in" in answer.text, answer.text
+    later = fake.calls_to("POST", f"/channels/{CHANNEL}/messages")[before:]
+    assert "no AI calls" in " ".join(str((p.body or {}).get("content") or "") for p in later)
 
 
 def test_a_digest_channel_of_another_guild_is_never_posted_to(

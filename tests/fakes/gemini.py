@@ -129,6 +129,8 @@ class FakeGemini(FakeServer):
         if final:
             # Gemini reports thoughts apart from the candidates' tokens.
             out["candidatesTokenCount"] = usage.output_tokens - usage.reasoning_tokens
+            if self.output_figure is not None:
+                out["candidatesTokenCount"] = self.output_figure
             if usage.reasoning_tokens:
                 out["thoughtsTokenCount"] = usage.reasoning_tokens
             if usage.cache_read_tokens:

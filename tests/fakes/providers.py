@@ -25,6 +25,10 @@ the provider's own usage format; None = report none); ``models`` (None = accept 
 else unknown models get the provider's 404); ``delay`` (seconds between stream chunks);
 ``requests`` / ``chat_requests`` (``RecordedRequest``: method, path, query, raw_url, headers
 with lower-case names, json, body); ``script(fault, times=N)``; ``reset()``.
+Hostile modes: ``flood(tokens=1000)`` ignores ``max_tokens`` (one-token chunks, all reported
+in the usage); ``output_figure`` reports the output-token figure verbatim (``10**15``, ``-5``,
+``1.5``, ``"12"``); ``streams`` logs each streamed answer (``StreamLog``: text chunks sent,
+completed, disconnected by the client).
 
 Faults (``Fault.*``) apply to the next N matching requests, in order: ``http_status(code,
 code=..., body=..., headers=...)`` (native error body unless ``body`` is given), ``html(502)``,
@@ -156,7 +160,7 @@ class FakeOpenAI(FakeServer):
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
             },
-        }
+        } | ({} if self.output_figure is None else {"completion_tokens": self.output_figure})
 
     async def _chat(
         self, request: web.Request, rec: RecordedRequest, fault: Fault | None
@@ -266,7 +270,7 @@ class FakeAnthropic(FakeServer):
             "input_tokens": plain,
             "cache_creation_input_tokens": usage.cache_write_tokens,
             "cache_read_input_tokens": usage.cache_read_tokens,
-            "output_tokens": output,
+            "output_tokens": output if self.output_figure is None else self.output_figure,
         }
 
     async def _messages(

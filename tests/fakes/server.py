@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import json
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -38,6 +39,15 @@ class RecordedRequest:
     headers: Mapping[str, str]
     json: Any
     body: bytes = field(repr=False)
+
+
+@dataclass(slots=True)
+class StreamLog:
+    """What one streamed answer got to the client: text chunks sent, and how it ended."""
+
+    text_chunks: int = 0
+    completed: bool = False  # every event and the end of the body went out
+    disconnected: bool = False  # the client closed the connection mid-stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +141,14 @@ class FakeServer(LoopServer):
         self.models = list(models) if models is not None else None
         self.delay = delay
         self.requests: list[RecordedRequest] = []
+        #: one entry per streamed answer (hostile tests: did the client stop reading?)
+        self.streams: list[StreamLog] = []
+        #: when set, the usage's output-token figure is reported as this value verbatim
+        #: (hostile: 10**15, -5, 1.5, "12")
+        self.output_figure: object = None
+        #: hostile: echo the request's own key back as error code, in error messages, in
+        #: in-stream error codes and as the x-request-id / request-id headers
+        self.echo_key = False
         self._defaults = (tuple(valid_keys), reply, usage, self.models, delay)
         self._faults: collections.deque[Fault] = collections.deque()
         self._lock = threading.Lock()
@@ -174,8 +192,17 @@ class FakeServer(LoopServer):
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+            self.streams.clear()
+        self.output_figure = None
+        self.echo_key = False
         self.valid_keys, self.reply, self.usage = set(keys), reply, usage
         self.models, self.delay = (list(models) if models is not None else None), delay
+
+    def flood(self, *, tokens: int = 1000, delay: float = 0.002) -> None:
+        """Ignore ``max_tokens``: stream ``tokens`` one-token chunks, then report them all."""
+        self.reply = CHUNK_BREAK.join(f" t{i % 10}" for i in range(tokens))
+        self.usage = Usage(input_tokens=10, output_tokens=tokens)
+        self.delay = delay
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -226,6 +253,7 @@ class FakeServer(LoopServer):
         )
         with self._lock:
             self.requests.append(rec)
+        _ECHO.set(self.key_of(rec) if self.echo_key else None)
         fault = self._take_fault(self.endpoint_of(rec))
         plain = ("status", "html", "redirect")
         if fault is not None and (
@@ -256,10 +284,19 @@ class FakeServer(LoopServer):
     def json_error(
         self, status: int, code: str | None, *, headers: Mapping[str, str] | None = None
     ) -> web.Response:
-        """A native JSON error response."""
-        return web.json_response(
-            self.error_body(status, code), status=status, headers=dict(headers or {})
-        )
+        """A native JSON error response (echoing the request's key when ``echo_key``)."""
+        echo = _ECHO.get()
+        if echo is None:
+            return web.json_response(
+                self.error_body(status, code), status=status, headers=dict(headers or {})
+            )
+        body = json.loads(json.dumps(self.error_body(status, echo)))
+        if isinstance(body.get("error"), dict):
+            body["error"]["message"] = f"Incorrect API key provided: {echo}."
+            if "code" in body["error"] and not isinstance(body["error"]["code"], int):
+                body["error"]["code"] = echo
+        echoed = {**dict(headers or {}), "x-request-id": echo, "request-id": echo}
+        return web.json_response(body, status=status, headers=echoed)
 
     async def stream(
         self,
@@ -269,21 +306,34 @@ class FakeServer(LoopServer):
     ) -> web.StreamResponse:
         """Send SSE ``events`` (bytes, is_text), applying a scripted mid-stream fault."""
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        response.headers["x-request-id"] = "req_fake_0001"
-        response.headers["request-id"] = "req_fake_0001"
+        response.headers["x-request-id"] = _ECHO.get() or "req_fake_0001"
+        response.headers["request-id"] = _ECHO.get() or "req_fake_0001"
         await response.prepare(request)
+        log = StreamLog()
+        with self._lock:
+            self.streams.append(log)
         sent_text = 0
-        for data, is_text in events:
-            if fault is not None and fault.after is not None and is_text:
-                if sent_text >= fault.after:
-                    return await self._stream_fault(request, response, fault)
-                sent_text += 1
-            await response.write(data)
-            if self.delay:
-                await asyncio.sleep(self.delay)
-        if fault is not None and fault.after is not None:
-            return await self._stream_fault(request, response, fault)
-        await response.write_eof()
+        try:
+            for data, is_text in events:
+                if fault is not None and fault.after is not None and is_text:
+                    if sent_text >= fault.after:
+                        return await self._stream_fault(request, response, fault)
+                    sent_text += 1
+                if request.transport is None or request.transport.is_closing():
+                    raise ConnectionResetError  # the client hung up
+                await response.write(data)
+                log.text_chunks += is_text
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+            if fault is not None and fault.after is not None:
+                return await self._stream_fault(request, response, fault)
+            await response.write_eof()
+            log.completed = True
+        except ConnectionResetError:
+            log.disconnected = True
+        except asyncio.CancelledError:
+            log.disconnected = True
+            raise
         return response
 
     async def _stream_fault(
@@ -299,15 +349,24 @@ class FakeServer(LoopServer):
             await self._release.wait()
             return response
         if fault.kind == "error_event":
-            await response.write(self.error_event(fault.code or "overloaded_error"))
+            await response.write(self.error_event(_ECHO.get() or fault.code or "overloaded_error"))
         elif fault.kind == "malformed":
             await response.write(b'data: {"choices": [{"delta": {"content": "oops"\n\n')
         await response.write_eof()
         return response
 
 
+#: the key to echo back in the request being answered (``FakeServer.echo_key``)
+_ECHO: contextvars.ContextVar[str | None] = contextvars.ContextVar("fake_echo", default=None)
+
+#: a reply holding this is streamed in exactly the pieces it separates (never shown itself)
+CHUNK_BREAK = "\x1e"
+
+
 def split_reply(text: str) -> list[str]:
-    """Split a reply into word-sized deltas, like a model streams tokens."""
+    """Split a reply into word-sized deltas, like a model streams tokens (or at CHUNK_BREAK)."""
+    if CHUNK_BREAK in text:
+        return [p for p in text.split(CHUNK_BREAK) if p]
     parts: list[str] = []
     for word in text.split(" "):
         parts.append(word if not parts else " " + word)

@@ -19,6 +19,7 @@ GUEST = "UGUEST"  # is_restricted: multi-channel guest
 ULTRA_GUEST = "UULTRA"  # is_ultra_restricted: single-channel guest
 EXTERNAL_ADMIN = "UEXTADMIN"  # an admin of another team, seen through Slack Connect
 STRANGER = "USTRANGER"  # is_stranger: external user we may not see fully
+EXTERNAL_MEMBER = "UEXTMEMBER"  # a plain member of another team, seen through Slack Connect
 FAILING = "UFAILING"  # users.info answers ok=false
 OTHER_ADMIN = "UADMIN2"  # admin of OTHER_TEAM
 
@@ -52,6 +53,7 @@ def default_users() -> dict[str, dict[str, Any]]:
         ULTRA_GUEST: _user(ULTRA_GUEST, is_ultra_restricted=True, is_restricted=True),
         EXTERNAL_ADMIN: _user(EXTERNAL_ADMIN, team="TEXTERNAL", is_admin=True),
         STRANGER: _user(STRANGER, team="TEXTERNAL", is_stranger=True, is_owner=True),
+        EXTERNAL_MEMBER: _user(EXTERNAL_MEMBER, team="TEXTERNAL"),
         OTHER_ADMIN: _user(OTHER_ADMIN, team=OTHER_TEAM, is_admin=True),
         BOT_USER: _user(BOT_USER, is_bot=True),
     }

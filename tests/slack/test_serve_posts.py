@@ -26,8 +26,13 @@ from tests.serve_fixtures import usage_rows
 
 
 def test_digest_is_posted_with_its_chart_through_the_poster(
-    slack: SlackDriver, fake: FakeSlackAPI
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI, engine: Engine
 ) -> None:
+    slack.create_agent(provider.base_url)
+    slack.event(
+        message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention")
+    )
+    fake.wait_for(lambda _f: usage_rows(engine) == 1)  # a call today: the digest has a chart
     assert "digest" in slack.admin("digest channel <#C0005|reports>")
     reply = slack.admin("digest now")
     assert "posted" in reply, reply

@@ -21,6 +21,7 @@ from adapters.slack.translation import (
     strip_mention,
     team_of,
 )
+from bot.boundary import Sender, Standing
 from bot.config import Settings
 from tests.fakes import slack_api
 from tests.fakes.slack_api import FakeSlackAPI
@@ -230,6 +231,38 @@ def test_enterprise_member_of_the_team_may_be_admin() -> None:
     assert verdict_from_user(user, team_id="T1", enterprise_id="E1")
     assert not verdict_from_user(user, team_id="T1", enterprise_id="E2")
     assert not verdict_from_user(user, team_id="T1", enterprise_id=None)
+
+
+@pytest.mark.parametrize(
+    ("user_id", "expected"),
+    [
+        (slack_api.ADMIN, Standing.PLATFORM_ADMIN),
+        (slack_api.MEMBER, Standing.MEMBER),  # a grant may make a full member an admin
+        (slack_api.GUEST, Standing.NEVER),
+        (slack_api.ULTRA_GUEST, Standing.NEVER),
+        (slack_api.EXTERNAL_ADMIN, Standing.NEVER),
+        (slack_api.EXTERNAL_MEMBER, Standing.NEVER),
+        (slack_api.STRANGER, Standing.NEVER),
+        (slack_api.FAILING, Standing.NEVER),
+        (slack_api.BOT_USER, Standing.NEVER),
+        ("", Standing.NEVER),
+    ],
+)
+async def test_standing_is_never_for_guests_externals_and_failed_lookups(
+    user_id: str, expected: Standing
+) -> None:
+    with FakeSlackAPI() as fake:
+        client = AsyncWebClient(token=fake.default_token, base_url=fake.base_url)
+        standing = await AdminVerdicts().standing(client, team_id="T0001", user_id=user_id)
+        assert standing is expected
+
+
+def test_the_negative_verdict_wins_in_the_sender() -> None:
+    guest = Sender.with_standing(Standing.NEVER, user_id="U1")
+    assert guest.standing is Standing.NEVER and not guest.is_platform_admin
+    assert Sender("U1", is_platform_admin=True, never_admin=True).standing is Standing.NEVER
+    assert Sender("U1", is_platform_admin=True).standing is Standing.PLATFORM_ADMIN
+    assert Sender("U1").standing is Standing.MEMBER
 
 
 # -- text --------------------------------------------------------------------------------
