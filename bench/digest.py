@@ -8,7 +8,7 @@ usage rows and SMALL with `--small` rows, both spread evenly over `--days` days 
 agents, 4 keys, 5 models, 40 members, 3% failed calls), plus budgets and a failing key.
 Rows are bulk-loaded (COPY on PostgreSQL, executemany on SQLite), then ANALYZEd.
 
-The measured digest is the real on-demand path, `bot.digest.post_digest(force=True)`
+The measured digest is the real on-demand path, `bot.digest.schedule.post_digest(force=True)`
 with a poster that discards the post: the report's queries, the text and the PNG. A
 warm-up digest of SMALL first imports matplotlib and opens the pool, so the figures are
 the digest's own. Reported per workspace: the median of 3 runs in
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from bot.digest import post_digest  # noqa: E402
+from bot.digest.schedule import post_digest  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.test_digest_support import (  # noqa: E402

@@ -31,7 +31,7 @@ async def _bare(client: Any, url: str, headers: dict[str, str], body: bytes) -> 
 
 
 async def _ours(providers: Any, key: Any, request: Any, price_call: Any) -> None:
-    from bot.providers.base import Completion
+    from bot.providers.types import Completion
 
     async for item in providers.stream_chat(key, request):
         if isinstance(item, Completion) and item.usage is not None:
@@ -43,7 +43,7 @@ async def _bench_family(family: str, fake: Any, calls: int, budget: float) -> di
 
     from bot.pricing import price_call
     from bot.providers import Providers
-    from bot.providers.base import ChatMessage, ChatRequest, KeySpec
+    from bot.providers.types import ChatMessage, ChatRequest, KeySpec
 
     models = {
         "openai": "gpt-4o-mini",
@@ -99,8 +99,8 @@ def _cpu_only(iterations: int) -> dict[str, float]:
     import httpx
 
     from bot.pricing import price_call
-    from bot.providers.base import Completion
     from bot.providers.openai import OpenAIFlavor, OpenAIStream
+    from bot.providers.types import Completion
 
     chunk = {"id": "x", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
     events = [

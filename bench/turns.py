@@ -41,8 +41,8 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from adapters.console import ConsoleAdapter  # noqa: E402
 from bot.core import Core  # noqa: E402
-from bot.masterkey import generate_key  # noqa: E402
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec  # noqa: E402
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec  # noqa: E402
+from bot.vault.masterkey import generate_key  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.turnkit import World, make_services  # noqa: E402

@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from bot.config import Settings
 from bot.errors import ConfigError, DatabaseUnavailable, StorageError
 from bot.services import Services
-from bot.vault import Vault, check_key_settings, open_vault
+from bot.vault.keystore import Vault, check_key_settings, open_vault
 from storage.engine import DatabaseDown, make_engine, normalise_url, safe_url, wait_for_database
 from storage.migrate import current_revision, upgrade
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 
 
 class Standing(StrEnum):

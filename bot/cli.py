@@ -24,8 +24,8 @@ from bot.app import connect, migrate
 from bot.config import Settings, load_settings
 from bot.errors import ByokError, ConfigError, DatabaseUnavailable, StorageError
 from bot.logging_setup import configure_logging
-from bot.masterkey import generate_key, parse_key, read_key_file
-from bot.vault import open_vault, rotate_master_key
+from bot.vault.keystore import open_vault, rotate_master_key
+from bot.vault.masterkey import generate_key, parse_key, read_key_file
 from storage.migrate import current_revision, migrate_to
 
 logger = logging.getLogger(__name__)

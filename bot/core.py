@@ -18,7 +18,7 @@ from bot.errors import UNAVAILABLE_LINE, DatabaseUnavailable
 from bot.forms import EXPIRED_LINE, PendingForms
 from bot.services import Services
 from bot.transactions import is_outage
-from bot.turns import TurnRunner
+from bot.turns.runner import TurnRunner
 
 if TYPE_CHECKING:
     from bot.commands import CommandDispatcher

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from bot.sealing import Sealed, Vault
+from bot.vault.cipher import Sealed, Vault
 from storage.engine import session_scope
 from storage.models import utcnow
 from storage.slack_models import SlackInstallation

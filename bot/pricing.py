@@ -21,7 +21,7 @@ from genai_prices.types import (
 from genai_prices.units import UnitDef, _get_registry
 from genai_prices.validation import validate_priced_units
 
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 
 logger = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import build_services
 from bot.boundary import ChannelPoster
+from bot.budgets.leases import schedule_lease_sweeps
 from bot.config import Settings
 from bot.core import Core
-from bot.digest import schedule_digests
-from bot.leases import schedule_lease_sweeps
+from bot.digest.schedule import schedule_digests
 from bot.services import Services
 from bot.webserver import HttpServer, make_app
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 
 from bot.boundary import CommandRequest, IncomingMessage, Sender
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 
 REPLACEMENT = "\ufffd"
 

@@ -14,7 +14,7 @@ from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.providers import Providers
-    from bot.vault import Vault
+    from bot.vault.keystore import Vault
 
 
 def utcnow() -> dt.datetime:

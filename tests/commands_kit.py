@@ -16,10 +16,10 @@ from sqlmodel import Session, col, select
 from bot.boundary import CommandRequest, Place, SecretForm, Sender
 from bot.commands import CommandDispatcher
 from bot.config import Settings
-from bot.masterkey import parse_key
 from bot.providers import Providers
 from bot.services import Services
-from bot.vault import Vault
+from bot.vault.keystore import Vault
+from bot.vault.masterkey import parse_key
 from storage.models import AuditEvent
 
 # Realistic-looking secrets, so masking and "never echoed" checks mean something.

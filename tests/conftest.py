@@ -22,8 +22,8 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from bot.masterkey import generate_key
 from bot.services import Services
+from bot.vault.masterkey import generate_key
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from tests.logcapture import LogCapture

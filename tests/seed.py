@@ -11,7 +11,7 @@ from sqlmodel import Session
 from sqlmodel import select as sm_select
 
 from bot.config import Settings
-from bot.vault import Sealed, Vault
+from bot.vault.keystore import Sealed, Vault
 from storage.engine import session_scope
 from storage.models import ProviderKey
 from storage.workspaces import ensure_workspace

@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from bot import budgets
-from bot.accounting import CallBooks
+from bot.budgets import reservations
 from bot.core import Core
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable
 from bot.money import to_pico
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from bot.services import Services
 from bot.transactions import Commit, Steps, TransactionRunner
-from bot.usage import CallFacts, CallResult, row_values
+from bot.turns.books import CallBooks
+from bot.turns.records import CallFacts, CallResult, row_values
 from storage.accounting import CounterSettlement, settle_call
 from storage.budgets import applicable_budgets, ensure_counter, try_reserve
 from storage.engine import make_engine
@@ -180,9 +180,9 @@ async def test_call_books_settle_every_budget_and_claim_alerts_once(
     # Spent after each call: 45%, 90% and 105% of the workspace's $0.10.
     for cost in ("0.045", "0.045", "0.015"):
         amount = to_pico(Decimal("0.01"))
-        held = budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=NOW, tz="UTC")
+        held = reservations.plan(rows, agent_name="writer", amount_pusd=amount, now=NOW, tz="UTC")
         with engine.begin() as conn:
-            reservation = budgets.reserve(conn, held, amount_pusd=amount)
+            reservation = reservations.reserve(conn, held, amount_pusd=amount)
         books = CallBooks(
             facts=_facts(world, key_id=key_id, agent_id=agent_id),
             result=_result(cost),

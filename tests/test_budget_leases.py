@@ -26,14 +26,14 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from bot import leases
+from bot.budgets import leases
+from bot.budgets.leases import LEASE, run_sweep, sweep_expired
 from bot.core import Core
-from bot.leases import LEASE, run_sweep, sweep_expired
 from bot.money import to_pico
 from bot.providers import Providers
-from bot.providers.base import Usage
 from bot.providers.http import RetryPolicy
-from bot.usage import CallFacts, CallResult, row_values
+from bot.providers.types import Usage
+from bot.turns.records import CallFacts, CallResult, row_values
 from storage.accounting import CounterSettlement, settle_call
 from storage.budgets import ensure_counter, read_counter, try_reserve
 from storage.engine import make_engine

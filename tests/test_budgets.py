@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot import budgets
+from bot.budgets import reservations
 from bot.core import Core
 from bot.errors import BudgetExceeded
 from bot.money import to_pico
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from bot.services import Services
 from bot.transactions import Commit, TransactionRunner
 from storage.budgets import applicable_budgets, read_counter
@@ -82,9 +82,9 @@ UTC = dt.UTC
     ],
 )
 def test_period_window(period: str, now: dt.datetime, tz: str, key: str, resets: str) -> None:
-    got_key, resets_at = budgets.period_window(period, now=now, tz=tz)
+    got_key, resets_at = reservations.period_window(period, now=now, tz=tz)
     assert got_key == key
-    assert budgets.format_reset(resets_at) == resets
+    assert reservations.format_reset(resets_at) == resets
     assert resets_at > now
 
 
@@ -99,11 +99,11 @@ def test_later_refusal_releases_earlier_reservations(services: Services) -> None
         rows = applicable_budgets(conn, workspace_id=world.workspace_id, agent_id=agent)
     assert [r.id for r in rows] == sorted([agent_budget, ws_budget])
     amount = to_pico(Decimal("0.25"))
-    held = budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
+    held = reservations.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
 
     # The refusal is caught inside the transaction, which then commits.
     with services.engine.begin() as conn, pytest.raises(BudgetExceeded) as refused:
-        budgets.reserve(conn, held, amount_pusd=amount)
+        reservations.reserve(conn, held, amount_pusd=amount)
     assert refused.value.budget == "the workspace" and refused.value.period == "day"
     assert "daily budget of the workspace ($0.10)" in str(refused.value)
     for budget_id in (agent_budget, ws_budget):  # nothing stays held anywhere
@@ -111,11 +111,11 @@ def test_later_refusal_releases_earlier_reservations(services: Services) -> None
             state = read_counter(conn, budget_id=budget_id, period_start="2026-11-27")
         assert (state.spent_pusd, state.reserved_pusd) == (0, 0)
 
-    small = budgets.plan(rows, agent_name="writer", amount_pusd=amount // 5, now=now, tz="UTC")
+    small = reservations.plan(rows, agent_name="writer", amount_pusd=amount // 5, now=now, tz="UTC")
     with services.engine.begin() as conn:
-        held_ok = budgets.reserve(conn, small, amount_pusd=amount // 5)
+        held_ok = reservations.reserve(conn, small, amount_pusd=amount // 5)
     with services.engine.begin() as conn:
-        budgets.settle(conn, held_ok, spent_pusd=to_pico(Decimal("0.07")))
+        reservations.settle(conn, held_ok, spent_pusd=to_pico(Decimal("0.07")))
     assert world.counter(agent_budget).spent_pusd == to_pico(Decimal("0.07"))
     assert world.counter(ws_budget).spent_pusd == to_pico(Decimal("0.07"))
     assert world.counter(ws_budget).reserved_pusd == 0
@@ -134,9 +134,9 @@ def test_only_a_wholly_successful_reservation_relaxes_the_commit(services: Servi
     with engine.connect() as conn:
         rows = applicable_budgets(conn, workspace_id=world.workspace_id, agent_id=agent)
 
-    def held(usd: str) -> tuple[budgets.Held, ...]:
+    def held(usd: str) -> tuple[reservations.Held, ...]:
         amount = to_pico(Decimal(usd))
-        return budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
+        return reservations.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
 
     def relaxed(conn: Connection) -> bool:
         if not postgres:
@@ -145,17 +145,17 @@ def test_only_a_wholly_successful_reservation_relaxes_the_commit(services: Servi
 
     with engine.begin() as conn:
         small = held("0.05")
-        budgets.reserve(conn, small, amount_pusd=small[0].amount_pusd, relax_commit=True)
+        reservations.reserve(conn, small, amount_pusd=small[0].amount_pusd, relax_commit=True)
         assert relaxed(conn) == postgres
     with engine.begin() as conn:
         assert not relaxed(conn)  # the setting ends with its transaction
         large = held("0.20")  # the agent's budget takes it, the workspace's refuses
         with pytest.raises(BudgetExceeded):
-            budgets.reserve(conn, large, amount_pusd=large[0].amount_pusd, relax_commit=True)
+            reservations.reserve(conn, large, amount_pusd=large[0].amount_pusd, relax_commit=True)
         assert not relaxed(conn)
     with engine.begin() as conn:
         again = held("0.05")  # a new call, a new lease
-        budgets.reserve(conn, again, amount_pusd=again[0].amount_pusd)
+        reservations.reserve(conn, again, amount_pusd=again[0].amount_pusd)
         assert not relaxed(conn)
 
 
@@ -175,9 +175,9 @@ async def test_several_budgets_reserve_all_or_nothing_without_a_transaction(
 
     async def reserve(usd: str) -> None:
         amount = to_pico(Decimal(usd))
-        held = budgets.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
+        held = reservations.plan(rows, agent_name="writer", amount_pusd=amount, now=now, tz="UTC")
         await runner.run(
-            lambda conn: budgets.reserve(conn, held, amount_pusd=amount, relax_commit=True),
+            lambda conn: reservations.reserve(conn, held, amount_pusd=amount, relax_commit=True),
             commit=Commit.AUTOCOMMIT,
         )
 

@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bot import budgets
-from bot.leases import sweep_expired
+from bot.budgets import reservations
+from bot.budgets.leases import sweep_expired
 from bot.money import to_pico
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from storage.budgets import ensure_counter, try_reserve
 from storage.engine import make_engine
 from storage.leases import held_leases
@@ -83,11 +83,11 @@ class Watcher(threading.Thread):
 def seed_crashed_leases(engine: Engine, budget_ids: list[int]) -> None:
     """Five crashed calls' expired leases on each budget: together the whole tight limit."""
     now = dt.datetime.now(dt.UTC)
-    period, _resets = budgets.period_window("day", now=now, tz="UTC")
+    period, _resets = reservations.period_window("day", now=now, tz="UTC")
     expired = now.replace(tzinfo=None) - dt.timedelta(minutes=1)
     with engine.begin() as conn:
         for budget_id in budget_ids:
-            since = budgets.period_start_utc("day", now=now, tz="UTC")
+            since = reservations.period_start_utc("day", now=now, tz="UTC")
             ensure_counter(conn, budget_id=budget_id, period_start=period, since=since)
             for crashed in range(5):
                 assert try_reserve(

@@ -8,7 +8,7 @@ import stat
 import time
 from pathlib import Path
 
-from bot.masterkey import generate_key
+from bot.vault.masterkey import generate_key
 from tests.helpers import run_byokbot
 
 

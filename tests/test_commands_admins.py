@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bot.commands.usage import SPECS
+from bot.commands.specs import SPECS
 from tests.commands_kit import SECRET, Bot, audit_rows, make_services
 
 # One example of every management command (everything but help), keyed by its words.

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.digest import run_due_digests
+from bot.digest.schedule import run_due_digests
 from storage.models import Workspace
 from tests.commands_kit import Bot, audit_rows, make_services
 from tests.test_digest_support import RecordingPoster, add_usage

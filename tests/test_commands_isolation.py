@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.vault import mask
+from bot.vault.keystore import mask
 from storage.models import Admin, Agent, Budget, ChannelBinding, ProviderKey, UsageEvent, Workspace
 from tests.commands_kit import OTHER_SECRET, SECRET, Bot, audit_rows, make_services
 

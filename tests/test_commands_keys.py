@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.vault import Sealed, mask
+from bot.vault.keystore import Sealed, mask
 from storage.models import Agent, ProviderKey
 from tests.commands_kit import (
     BAD_SECRET,

@@ -11,8 +11,8 @@ from PIL import Image
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.digest import JOB_ID, post_digest, run_due_digests, schedule_digests
-from bot.digest_chart import PNG_SIGNATURE
+from bot.digest.chart import PNG_SIGNATURE
+from bot.digest.schedule import JOB_ID, post_digest, run_due_digests, schedule_digests
 from bot.services import Services
 from storage.engine import session_scope
 from storage.models import DigestRun

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.digest_chart import PNG_SIGNATURE
+from bot.digest.chart import PNG_SIGNATURE
 from tests.fakes.providers import FakeOpenAI
 from tests.helpers import run_byokbot
 

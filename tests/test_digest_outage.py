@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
-from bot.digest import post_digest, run_due_digests
+from bot.digest.schedule import post_digest, run_due_digests
 from bot.errors import DatabaseUnavailable
 from storage.engine import make_engine, session_scope
 from storage.models import DigestRun

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.digest import run_due_digests
+from bot.digest.schedule import run_due_digests
 from storage.engine import make_engine, session_scope
 from storage.models import DigestRun
 from tests.test_digest_support import (

@@ -9,9 +9,9 @@ from decimal import Decimal
 from PIL import Image
 from sqlalchemy.engine import Engine
 
-from bot.digest_chart import PNG_SIGNATURE, TOTAL_GID, render_spend_chart, spend_figure
-from bot.digest_report import DigestReport, build_report
-from bot.digest_text import change, render_text
+from bot.digest.chart import PNG_SIGNATURE, TOTAL_GID, render_spend_chart, spend_figure
+from bot.digest.report import DigestReport, build_report
+from bot.digest.text import change, render_text
 from storage.engine import session_scope
 from storage.models import Workspace
 from tests.test_digest_support import (

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bot.commands import models as m
 from bot.commands.grammar import parse
 from bot.commands.help import help_text, overview
-from bot.commands.usage import SPECS
+from bot.commands.specs import SPECS
 from bot.errors import ParseError
 
 SECRET = "sk-proj-Gram0123456789abcdefghijklmnopqrstuvWXYZf3Qa"

@@ -13,8 +13,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 
 from bot.errors import MasterKeyError
-from bot.masterkey import fingerprint, generate_key, parse_key
-from bot.vault import Vault, open_vault
+from bot.vault.keystore import Vault, open_vault
+from bot.vault.masterkey import fingerprint, generate_key, parse_key
 from storage.engine import session_scope
 from storage.models import ProviderKey, VaultMeta
 from tests.helpers import run_byokbot

@@ -12,9 +12,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from bot.errors import DecryptionError, MasterKeyError
-from bot.masterkey import fingerprint, generate_key
-from bot.sealed_rows import SLACK_REFRESH_KEY_ID, SLACK_TOKEN_KEY_ID
-from bot.vault import Sealed, Vault, open_vault, rotate_master_key
+from bot.vault.keystore import Sealed, Vault, open_vault, rotate_master_key
+from bot.vault.masterkey import fingerprint, generate_key
+from bot.vault.rows import SLACK_REFRESH_KEY_ID, SLACK_TOKEN_KEY_ID
 from storage.engine import make_engine, session_scope
 from storage.models import ProviderKey, VaultMeta
 from storage.slack_models import SlackInstallation

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.pricing import UNPRICED, Price, price_call, worst_case_cost
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 
 MTOK = Decimal(1_000_000)
 

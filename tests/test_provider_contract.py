@@ -17,7 +17,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from bot.providers import Providers
-from bot.providers.base import ChatMessage, ChatRequest, Completion, TextDelta, Usage
+from bot.providers.types import ChatMessage, ChatRequest, Completion, TextDelta, Usage
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY, key_for
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, Fault

@@ -16,7 +16,7 @@ from bot.errors import (
     RateLimited,
 )
 from bot.providers import Providers
-from bot.providers.base import ChatMessage, ChatRequest, Completion, KeySpec, StreamItem
+from bot.providers.types import ChatMessage, ChatRequest, Completion, KeySpec, StreamItem
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import FAMILIES, key_for, run_stream, text_of
 from tests.fakes.providers import FakeAnthropic, FakeOpenAI, FakeServer, Fault

@@ -16,7 +16,7 @@ import pytest
 
 from bot.errors import ProviderError
 from bot.providers import Providers
-from bot.providers.base import ChatMessage, ChatRequest, Completion, KeySpec
+from bot.providers.types import ChatMessage, ChatRequest, Completion, KeySpec
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import FAMILIES, run_stream
 from tests.fakes.providers import FakeOpenAI, FakeServer, Fault

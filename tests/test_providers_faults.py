@@ -18,7 +18,7 @@ from bot.errors import (
     RequestTooLarge,
 )
 from bot.providers import Providers
-from bot.providers.base import KeySpec
+from bot.providers.types import KeySpec
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import FAMILIES, key_for, run_stream, text_of
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeServer, Fault

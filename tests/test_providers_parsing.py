@@ -20,9 +20,9 @@ from bot.errors import (
     RequestTooLarge,
 )
 from bot.providers import anthropic, gemini, openai
-from bot.providers.base import Completion, TextDelta, Usage
 from bot.providers.failures import ErrorInfo, retry_after, status_error
 from bot.providers.sse import SSEDecoder, SSEvent
+from bot.providers.types import Completion, TextDelta, Usage
 
 STREAM = (
     b": comment\r\n"

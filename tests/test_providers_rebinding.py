@@ -27,8 +27,8 @@ from cryptography.x509.oid import NameOID
 
 from bot.errors import ProviderError, UnsafeBaseURL
 from bot.providers import Providers
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec
 from bot.providers.pool import _Backend
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec
 from bot.providers.urls import ConnectGuard, is_public
 
 REQUEST = ChatRequest(model="gpt-4o-mini", messages=(ChatMessage("user", "hi"),))

@@ -10,7 +10,7 @@ import pytest
 
 from bot.errors import ProviderError
 from bot.providers import Providers
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeServer, Fault
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.providers import Providers
-from bot.providers.base import (
+from bot.providers.types import (
     ChatMessage,
     ChatRequest,
     Completion,

@@ -16,7 +16,7 @@ from bot.providers import (
     key_optional,
     requires_base_url,
 )
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.providers import FakeOpenAI
 

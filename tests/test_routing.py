@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.core import Core
-from bot.routing import NO_AGENT_HINT, Route, route
 from bot.services import Services
+from bot.turns.routing import NO_AGENT_HINT, Route, route
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI

@@ -17,8 +17,8 @@ import pytest
 
 from bot import metrics
 from bot.config import Settings
-from bot.masterkey import generate_key
 from bot.runtime import discover_plugins, select_plugins
+from bot.vault.masterkey import generate_key
 from tests.helpers import ServeProcess, byokbot_command, clean_env
 
 SLACK_TOKEN = "xoxb-4242-4242-PlantedServeToken"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import keyguard, safetext
-from bot.providers.base import ChatMessage
+from bot import safetext
+from bot.providers.types import ChatMessage
+from bot.turns import keyguard
 
 LEAKED = "sk-proj-Leaked0123456789abcdefghijklmnop"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from bot.vault import open_vault
+from bot.vault.keystore import open_vault
 from tests.helpers import run_byokbot
 from tests.logcapture import LogCapture
 from tests.secret_hunt import assert_absent, database_bytes

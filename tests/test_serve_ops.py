@@ -13,7 +13,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bot.masterkey import generate_key
+from bot.vault.masterkey import generate_key
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SIGNING_SECRET, serve_env
 from tests.helpers import ServeProcess

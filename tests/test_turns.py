@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from bot.core import Core
 from bot.money import from_pico
 from bot.pricing import price_call, worst_case_cost
-from bot.providers.base import ChatMessage, Usage
+from bot.providers.types import ChatMessage, Usage
 from bot.services import Services
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY

@@ -15,12 +15,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from bot import context
 from bot.core import Core
 from bot.money import from_pico, to_pico
 from bot.pricing import worst_case_cost
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 from bot.services import Services
+from bot.turns import trim
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import FAMILIES, TEST_KEY
 from tests.fakes.server import FakeServer, StreamLog
@@ -45,7 +45,7 @@ def agent_on(world: World, fake: FakeServer, provider: str, *, max_tokens: int) 
 
 def worst_for(provider: str, message: str, *, max_tokens: int) -> Decimal:
     """The reservation of a call with `message` and no system prompt or history."""
-    upper = context.upper_bound_tokens([ChatMessage("user", message)], system=None)
+    upper = trim.upper_bound_tokens([ChatMessage("user", message)], system=None)
     worst = worst_case_cost(
         provider=provider, model=MODELS[provider], input_tokens=upper, max_output_tokens=max_tokens
     )

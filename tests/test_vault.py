@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.errors import DecryptionError, MasterKeyError, VaultError
-from bot.masterkey import fingerprint, parse_key
-from bot.vault import Sealed, Vault, mask
+from bot.vault.keystore import Sealed, Vault, mask
+from bot.vault.masterkey import fingerprint, parse_key
 from storage.engine import session_scope
 from storage.models import ProviderKey
 from storage.workspaces import ensure_workspace

@@ -19,12 +19,12 @@ from sqlmodel import Session, select
 from bot.boundary import IncomingMessage, Place, SecretForm, Sender
 from bot.config import Settings
 from bot.core import Core
-from bot.masterkey import parse_key
 from bot.money import to_pico
 from bot.providers import Providers
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 from bot.services import Services
-from bot.vault import Vault, mask
+from bot.vault.keystore import Vault, mask
+from bot.vault.masterkey import parse_key
 from storage.engine import session_scope
 from storage.models import (
     Agent,

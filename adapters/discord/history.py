@@ -10,7 +10,7 @@ import discord
 from adapters.discord.streaming import DISCORD_ERRORS, error_reason
 from adapters.discord.translation import HISTORY_LIMIT, ChainLink, history_from_chain
 from bot.boundary import HistoryFetcher
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.boundary import Place, Sender
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 from bot.safetext import clean, encodable
 
 PLATFORM = "discord"

@@ -30,7 +30,7 @@ from bot.installations import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from bot.sealing import Vault
+    from bot.vault.cipher import Vault
 
 __all__ = [
     "REFRESH_KEY_ID",

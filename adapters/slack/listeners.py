@@ -35,7 +35,7 @@ from adapters.slack.translation import (
 from bot.boundary import CommandRequest, Place, Sender, Standing
 from bot.core import Core
 from bot.errors import InvalidValue
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 
 logger = logging.getLogger(__name__)
 

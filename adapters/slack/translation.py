@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.boundary import CommandRequest, HistoryFetcher, IncomingMessage, Place, Sender
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 from bot.safetext import clean, encodable
 
 PLATFORM = "slack"

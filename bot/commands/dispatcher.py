@@ -14,17 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from bot.boundary import CommandRequest, Place, ReplySink, SecretForm, Sender
-from bot.commands import (
-    admins,
-    agents,
-    audit_cmd,
-    bindings,
-    digest_cmd,
-    keys,
-    limits,
-    reports,
-    values,
-)
+from bot.commands import admins, agents, audit, bindings, digest, keys, limits, reports, values
 from bot.commands import models as m
 from bot.commands.context import CommandContext
 from bot.commands.grammar import parse
@@ -75,14 +65,14 @@ HANDLERS: dict[type[m.Command], Handler] = {
     m.LimitClear: limits.clear,
     m.UsageReport: reports.report,
     m.UsageExport: reports.export,
-    m.DigestChannel: digest_cmd.channel,
-    m.DigestAt: digest_cmd.at,
-    m.DigestNow: digest_cmd.now,
-    m.DigestOff: digest_cmd.off,
+    m.DigestChannel: digest.channel,
+    m.DigestAt: digest.at,
+    m.DigestNow: digest.now,
+    m.DigestOff: digest.off,
     m.AdminsAdd: admins.add,
     m.AdminsRemove: admins.remove,
     m.AdminsList: admins.list_all,
-    m.AuditView: audit_cmd.view,
+    m.AuditView: audit.view,
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.commands import models as m
 from bot.commands import refs, values
-from bot.commands.usage import ALIASES, BY_PATH, GROUPS, CommandSpec, nearest, spec_for
+from bot.commands.specs import ALIASES, BY_PATH, GROUPS, CommandSpec, nearest, spec_for
 from bot.errors import ParseError
 
 MAX_TEXT = 20_000

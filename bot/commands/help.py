@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.commands.usage import ALIASES, GROUPS, PREFIX, SPECS, CommandSpec, group_specs, nearest
-from bot.commands.usage import spec_for as _spec_for
+from bot.commands.specs import ALIASES, GROUPS, PREFIX, SPECS, CommandSpec, group_specs, nearest
+from bot.commands.specs import spec_for as _spec_for
 from bot.errors import ParseError
 
 _DETAILS: dict[tuple[str, ...], str] = {

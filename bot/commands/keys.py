@@ -26,9 +26,9 @@ from bot.errors import (
     UnsafeBaseURL,
 )
 from bot.providers import PROVIDER_IDS, default_base_url, key_optional, requires_base_url
-from bot.providers.base import KeySpec
+from bot.providers.types import KeySpec
 from bot.secrets_shape import redact_known
-from bot.vault import Sealed, mask
+from bot.vault.keystore import Sealed, mask
 from storage.keys import agents_using_key, get_key, list_keys
 from storage.models import ProviderKey, new_id, utcnow
 

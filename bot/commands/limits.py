@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.budgets import format_reset, period_start_utc, period_window
+from bot.budgets.reservations import format_reset, period_start_utc, period_window
 from bot.commands import models as m
 from bot.commands.agents import find_agent
 from bot.commands.context import CommandContext

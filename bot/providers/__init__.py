@@ -10,11 +10,11 @@ import httpx
 from bot.errors import BadRequest, UnsafeBaseURL
 from bot.providers.anthropic import DEFAULT_BASE_URL as ANTHROPIC_BASE_URL
 from bot.providers.anthropic import AnthropicClient
-from bot.providers.base import ChatRequest, KeySpec, StreamItem
 from bot.providers.gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
 from bot.providers.gemini import GeminiClient
 from bot.providers.http import Caller, RetryPolicy, WireCall, new_http_client
 from bot.providers.openai import OpenAIClient, OpenAIFlavor
+from bot.providers.types import ChatRequest, KeySpec, StreamItem
 from bot.providers.urls import Resolver, parse_base_url, resolve_sync
 from bot.providers.wire import WireClient, run_verify
 

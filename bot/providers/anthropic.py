@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import httpx
 
 from bot.errors import MalformedResponse, ProviderError, ProviderUnavailable
-from bot.providers.base import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.failures import (
     error_info,
     openai_style_info,
@@ -18,6 +17,7 @@ from bot.providers.failures import (
 )
 from bot.providers.http import WireCall
 from bot.providers.sse import SSEDecoder
+from bot.providers.types import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.wire import (
     CountReader,
     WireClient,

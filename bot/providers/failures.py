@@ -27,7 +27,7 @@ from bot.errors import (
     RateLimited,
     RequestTooLarge,
 )
-from bot.providers.base import Completion
+from bot.providers.types import Completion
 from bot.secrets_shape import looks_secret, redact_known
 
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")

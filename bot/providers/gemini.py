@@ -17,7 +17,6 @@ from bot.errors import (
     ProviderUnavailable,
     QuotaExhausted,
 )
-from bot.providers.base import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.failures import (
     ErrorInfo,
     load_json,
@@ -28,6 +27,7 @@ from bot.providers.failures import (
 )
 from bot.providers.http import WireCall
 from bot.providers.sse import SSEDecoder
+from bot.providers.types import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.wire import (
     CountReader,
     WireClient,

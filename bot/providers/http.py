@@ -20,9 +20,9 @@ from bot.errors import (
     RateLimited,
     UnsafeBaseURL,
 )
-from bot.providers.base import Completion, StreamItem, TextDelta
 from bot.providers.failures import scrub_completion, scrub_error
 from bot.providers.pool import provider_transport
+from bot.providers.types import Completion, StreamItem, TextDelta
 from bot.providers.urls import ConnectGuard, Resolver
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import httpx
 
 from bot.errors import MalformedResponse, ProviderError, ProviderUnavailable
-from bot.providers.base import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.failures import (
     error_info,
     load_json,
@@ -20,6 +19,7 @@ from bot.providers.failures import (
 )
 from bot.providers.http import Caller, WireCall
 from bot.providers.sse import SSEDecoder
+from bot.providers.types import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.wire import (
     CountReader,
     WireClient,

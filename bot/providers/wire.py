@@ -10,9 +10,9 @@ import httpx
 from pydantic_core import from_json
 
 from bot.errors import BadRequest, KeyRejected, MalformedResponse, ModelNotFound, ProviderError
-from bot.providers.base import MAX_REPORTED_TOKENS, ChatRequest, KeySpec, StreamItem
 from bot.providers.failures import load_json
 from bot.providers.http import Caller, WireCall
+from bot.providers.types import MAX_REPORTED_TOKENS, ChatRequest, KeySpec, StreamItem
 
 # Printable ASCII without spaces: anything else cannot be a header value (and h11 would echo it).
 _HEADER_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F))

@@ -14,7 +14,7 @@ import pytest
 
 from bot.errors import ProviderError
 from bot.providers import Providers
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec, StreamItem, TextDelta
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec, StreamItem, TextDelta
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeServer
 
 # The session-scoped servers are exported too: pytest must see them wherever this is imported.

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from tests.fakes.server import Endpoint, FakeServer, Fault, Handler, RecordedRequest, split_reply
 
 _PREFIX = "/v1beta/models"

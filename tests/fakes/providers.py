@@ -20,7 +20,7 @@ Example::
 
 Every fake: ``start()``/``stop()`` or ``with``; ``base_url`` (and ``origin``, without path);
 ``valid_keys`` (a set; add None to accept keyless requests); ``reply``; ``usage`` (a
-``bot.providers.base.Usage`` with cached/reasoning tokens inside input/output, rendered in
+``bot.providers.types.Usage`` with cached/reasoning tokens inside input/output, rendered in
 the provider's own usage format; None = report none); ``models`` (None = accept any model,
 else unknown models get the provider's 404); ``delay`` (seconds between stream chunks);
 ``requests`` / ``chat_requests`` (``RecordedRequest``: method, path, query, raw_url, headers
@@ -46,7 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.server import (
     DEFAULT_REPLY,

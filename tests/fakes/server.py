@@ -17,7 +17,7 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from tests.fakes.loop_server import LoopServer
 
 Endpoint = Literal["chat", "models"]

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 
 from adapters.slack.installations import TOKEN_KEY_ID, SqlInstallationStore, SqlStateStore
 from bot.errors import DecryptionError
-from bot.masterkey import generate_key, parse_key
-from bot.sealed_rows import reseal_all
-from bot.sealing import Vault
+from bot.vault.cipher import Vault
+from bot.vault.masterkey import generate_key, parse_key
+from bot.vault.rows import reseal_all
 from storage.engine import make_engine, session_scope
 from storage.models import Workspace
 from storage.slack_models import SlackOAuthState

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.errors import DecryptionError, MasterKeyError, VaultError
-from bot.masterkey import KEY_BYTES, fingerprint
+from bot.vault.masterkey import KEY_BYTES, fingerprint
 
 NONCE_BYTES = 12
 _PREFIX = re.compile(r"^(?:[A-Za-z]{2,4}[-_]|AIza)")

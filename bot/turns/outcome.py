@@ -21,12 +21,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bot import usage
 from bot.errors import ProviderError
 from bot.money import format_usd
 from bot.pricing import price_call
-from bot.providers.base import Completion, StreamItem, TextDelta
-from bot.usage import CallResult, UnitPrices
+from bot.providers.types import Completion, StreamItem, TextDelta
+from bot.turns import records
+from bot.turns.records import CallResult, UnitPrices
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class Outcome:
             logger.error(
                 "could not price a call (%s); charging its reservation", type(exc).__name__
             )
-            base = CallResult(status=usage.ESTIMATED, latency_ms=self.latency_ms)
-            result = usage.estimated(base, reserved=self.worst, error_kind="unpriceable")
+            base = CallResult(status=records.ESTIMATED, latency_ms=self.latency_ms)
+            result = records.estimated(base, reserved=self.worst, error_kind="unpriceable")
         if self.ended is not None:
             self._result = result
         return result
@@ -112,12 +112,12 @@ class Outcome:
             if not done.usage.plausible:
                 # Negative, fractional or absurd figures are not a bill: charge the estimate.
                 base = CallResult(
-                    status=usage.ESTIMATED, latency_ms=self.latency_ms, request_id=done.request_id
+                    status=records.ESTIMATED, latency_ms=self.latency_ms, request_id=done.request_id
                 )
-                return usage.estimated(base, reserved=self.worst, error_kind=IMPLAUSIBLE_USAGE)
+                return records.estimated(base, reserved=self.worst, error_kind=IMPLAUSIBLE_USAGE)
             price = price_call(provider=self.provider, model=self.model, usage=done.usage)
             return CallResult(
-                status=usage.OK,
+                status=records.OK,
                 usage=done.usage,
                 cost=price.cost,
                 priced=price.priced,
@@ -131,11 +131,11 @@ class Outcome:
                 request_id=done.request_id,
             )
         if self.error is not None and not self.emitted:
-            return usage.failure(self.error, latency_ms=self.latency_ms)
+            return records.failure(self.error, latency_ms=self.latency_ms)
         if self.error is None and done is None and not self.emitted:
             # Cancelled before the model produced anything: nothing to charge.
             return CallResult(
-                status=usage.FAILED,
+                status=records.FAILED,
                 error_kind="interrupted",
                 cost=Decimal(0),
                 latency_ms=self.latency_ms,
@@ -149,8 +149,10 @@ class Outcome:
         else:
             kind = "interrupted" if done is None else "no_usage"
             request_id = None if done is None else done.request_id
-        base = CallResult(status=usage.ESTIMATED, latency_ms=self.latency_ms, request_id=request_id)
-        return usage.estimated(base, reserved=self.worst, error_kind=kind)
+        base = CallResult(
+            status=records.ESTIMATED, latency_ms=self.latency_ms, request_id=request_id
+        )
+        return records.estimated(base, reserved=self.worst, error_kind=kind)
 
 
 def footer(*, agent: str, model: str, result: CallResult) -> str:

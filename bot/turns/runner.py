@@ -18,18 +18,19 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from bot import keyguard, metrics, safetext, usage
-from bot.accounting import CallBooks
+from bot import metrics, safetext
 from bot.boundary import IncomingMessage, ReplySink
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable, ProviderError
-from bot.notices import Notices
-from bot.outcome import Outcome, first_text, footer
-from bot.providers.base import ChatMessage, ChatRequest, KeySpec, StreamItem
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec, StreamItem
 from bot.services import Services
 from bot.transactions import Commit, TransactionRunner
-from bot.turnplan import Plan, Planner, build_request, naive_utc
-from bot.usage import CallResult
+from bot.turns import keyguard, records
+from bot.turns.books import CallBooks
+from bot.turns.notices import Notices
+from bot.turns.outcome import Outcome, first_text, footer
+from bot.turns.plan import Plan, Planner, build_request, naive_utc
+from bot.turns.records import CallResult
 from storage.lookups import AgentRow
 
 logger = logging.getLogger(__name__)
@@ -181,8 +182,8 @@ class TurnRunner:
         held: the remaining steps run again with the reserved estimate and nothing else.
         Returns True to retry (an outage on the way is retried like any other).
         """
-        safe = usage.estimated(
-            CallResult(status=usage.ESTIMATED, latency_ms=books.result.latency_ms),
+        safe = records.estimated(
+            CallResult(status=records.ESTIMATED, latency_ms=books.result.latency_ms),
             reserved=plan.worst,
             error_kind="unrecordable",
         )

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from bot import routing
 from bot.boundary import IncomingMessage
 from bot.dedupe import Deduper
 from bot.errors import KeyUnavailable
-from bot.routing import Route
-from bot.usage import CallFacts
+from bot.turns import routing
+from bot.turns.records import CallFacts
+from bot.turns.routing import Route
 from storage.budgets import BudgetRow
 from storage.lookups import AgentRow, KeyRow, WorkspaceRow, workspace_and_budgets
 

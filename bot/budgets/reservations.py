@@ -8,7 +8,7 @@ when the UPDATE finds none), and if any budget refuses, nothing stays held. Afte
 call the reservation is swapped for the real cost, and the 80% / 100% alert flags are
 claimed exactly once per period.
 
-Each reservation is a lease that expires `bot.leases.LEASE` after it was taken, so a
+Each reservation is a lease that expires `bot.budgets.leases.LEASE` after it was taken, so a
 process that dies mid-call leaves nothing held for long: a budget that would refuse
 first releases its counter's expired leases and asks once more.
 """
@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Connection
 
+from bot.budgets.leases import LEASE, naive_utc
 from bot.errors import BudgetExceeded
-from bot.leases import LEASE, naive_utc
 from bot.money import format_usd, from_pico
 from storage import budgets as store
 from storage import leases

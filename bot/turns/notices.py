@@ -6,11 +6,11 @@ import logging
 from collections.abc import Sequence
 
 from bot.boundary import ReplySink
-from bot.budgets import Alert
+from bot.budgets.reservations import Alert
 from bot.errors import KeyRejected, RateLimited
-from bot.outcome import Outcome
 from bot.services import Services
-from bot.turnsetup import Setup
+from bot.turns.outcome import Outcome
+from bot.turns.setup import Setup
 from storage.lookups import AgentRow, KeyRow
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Every reservation is a lease (`budget_leases`, see storage/budgets.py). A process that
 dies mid-call never settles it, so it expires and is released by whichever replica
 comes first: a reservation about to be refused sweeps its counter's expired leases and
-asks again (bot/budgets.py), and `serve` sweeps every counter every
+asks again (bot/budgets/reservations.py), and `serve` sweeps every counter every
 `SWEEP_INTERVAL_SECONDS`. Either way the DELETE of the lease row decides, so an amount
 is released exactly once, and a slow call settling after its lease was swept is
 charged its cost without being taken back from reserved a second time.

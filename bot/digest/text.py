@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from bot.digest_report import Average, BudgetLine, DigestReport, Figures, KeyProblem
+from bot.digest.report import Average, BudgetLine, DigestReport, Figures, KeyProblem
 from bot.money import format_usd
 
 MAX_LINES = 10  # per breakdown; the rest is summarised in one line

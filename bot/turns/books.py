@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from bot import budgets, usage
-from bot.budgets import Alert, Held, Reservation
+from bot.budgets import reservations
+from bot.budgets.reservations import Alert, Held, Reservation
 from bot.transactions import Commit, Steps
-from bot.usage import CallFacts, CallResult
+from bot.turns import records
+from bot.turns.records import CallFacts, CallResult
 from storage.accounting import CounterSettlement, settle_call, settle_counter
 from storage.budgets import CounterState
 
@@ -87,8 +88,8 @@ class CallBooks:
     def _settle_first(self, conn: Connection) -> None:
         state = settle_call(
             conn,
-            usage_row=usage.row_values(self.facts, self.result, at=self.at),
-            touch_key=usage.key_to_touch(
+            usage_row=records.row_values(self.facts, self.result, at=self.at),
+            touch_key=records.key_to_touch(
                 self.facts, self.result, at=self.at, last_used=self.key_last_used
             ),
             at=self.at,
@@ -102,8 +103,8 @@ class CallBooks:
             settle_counter(conn, self._settlement(item)) for item in self.held[1:]
         ]
         self._failing = False
-        if self.result.status == usage.KEY_REJECTED and self.facts.key_id is not None:
-            self._failing = usage.mark_key_failing(
+        if self.result.status == records.KEY_REJECTED and self.facts.key_id is not None:
+            self._failing = records.mark_key_failing(
                 conn, key_id=self.facts.key_id, reason="rejected by the provider"
             )
 
@@ -111,5 +112,5 @@ class CallBooks:
         claimed: list[Alert] = []
         if self.alerts_wanted:
             for item, state in zip(self.held, self._states, strict=True):
-                claimed.extend(budgets.claim_alerts(conn, item, state))
+                claimed.extend(reservations.claim_alerts(conn, item, state))
         self._alerts_claimed = claimed

@@ -1,7 +1,7 @@
 """The daily digest: post it (once per workspace and day, or on demand) and schedule the check.
 
 The report is read *before* claiming, so a database outage never leaves a claim behind that
-nothing will post; the claim itself is `bot.digest_claim`.
+nothing will post; the claim itself is `bot.digest.claim`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from bot.digest_chart import render_spend_chart
-from bot.digest_claim import (
+from bot.digest.chart import render_spend_chart
+from bot.digest.claim import (
     aware,
     claim,
     claimable,
@@ -22,8 +22,8 @@ from bot.digest_claim import (
     new_claimant,
     run_db,
 )
-from bot.digest_report import DigestReport, build_report, workspace_zone, yesterday_in
-from bot.digest_text import render_text
+from bot.digest.report import DigestReport, build_report, workspace_zone, yesterday_in
+from bot.digest.text import render_text
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from storage.digest import FAILED, POSTED, SKIPPED, digest_runs_for, get_workspace

@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from bot.digest_report import workspace_zone, yesterday_in
+from bot.digest.report import workspace_zone, yesterday_in
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from storage.digest import (

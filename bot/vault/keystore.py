@@ -3,7 +3,7 @@
 `open_vault` loads the master key (environment, key file, or a new key file when the
 database is fresh), then proves it against a check value sealed in `vault_meta` before
 anything is written. `rotate_master_key` re-seals every stored key and the check value
-in one transaction. The cipher itself lives in `bot.sealing` and is re-exported here.
+in one transaction. The cipher itself lives in `bot.vault.cipher` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.errors import DatabaseUnavailable, DecryptionError, MasterKeyError, StorageError
-from bot.masterkey import create_key_file, parse_key, parse_old_keys, read_key_file
-from bot.sealed_rows import (
+from bot.vault.cipher import Sealed, Vault, associated_data, mask
+from bot.vault.masterkey import create_key_file, parse_key, parse_old_keys, read_key_file
+from bot.vault.rows import (
     SealedItem,
     count_sealed_rows,
     lock_sealed_tables,
     reseal_all,
     version_samples,
 )
-from bot.sealing import Sealed, Vault, associated_data, mask
 from storage.engine import session_scope
 from storage.models import VaultMeta, utcnow
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, inspect, text
 from sqlmodel import Session, col, select
 
-from bot.sealing import Sealed, Vault
+from bot.vault.cipher import Sealed, Vault
 from storage.models import ProviderKey
 from storage.slack_models import SlackInstallation
 from storage.slack_store import REFRESH_KEY_ID, TOKEN_KEY_ID

@@ -8,9 +8,9 @@ from sqlmodel import Session
 
 from bot.commands import models as m
 from bot.commands.context import CommandContext
-from bot.digest import post_digest
-from bot.digest_claim import aware, skip_ended_days
-from bot.digest_report import workspace_zone
+from bot.digest.claim import aware, skip_ended_days
+from bot.digest.report import workspace_zone
+from bot.digest.schedule import post_digest
 from bot.errors import InvalidValue
 from storage.models import Workspace
 

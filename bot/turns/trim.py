@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 
 CHARS_PER_TOKEN = 4
 FRAMING_TOKENS = 8  # role markers and separators a provider adds around each message

@@ -18,18 +18,19 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Connection
 
-from bot import budgets, context, keyguard, usage
 from bot.boundary import IncomingMessage
-from bot.budgets import Alert, Reservation
+from bot.budgets import reservations
+from bot.budgets.reservations import Alert, Reservation
 from bot.dedupe import Deduper
 from bot.errors import BudgetExceeded, DecryptionError
 from bot.money import to_pico
 from bot.pricing import worst_case_cost
-from bot.providers.base import ChatMessage, ChatRequest
+from bot.providers.types import ChatMessage, ChatRequest
 from bot.services import Services
-from bot.turnsetup import Setup, key_problem, load_setup
-from bot.usage import CallFacts, CallResult
-from bot.vault import Sealed
+from bot.turns import keyguard, records, trim
+from bot.turns.records import CallFacts, CallResult
+from bot.turns.setup import Setup, key_problem, load_setup
+from bot.vault.keystore import Sealed
 from storage.lookups import AgentRow
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _worst_case(
 def build_request(agent: AgentRow, text: str, history: Sequence[ChatMessage]) -> ChatRequest:
     """The provider request: system prompt, trimmed history, the message, settings."""
     system = agent.prompt or None
-    messages = context.fit(
+    messages = trim.fit(
         history,
         ChatMessage("user", text),
         model=agent.model,
@@ -128,8 +129,8 @@ class Planner:
             plan.secret = self._unseal(setup)
         if plan.secret is None:
             kind = "key_" + (problem.status if problem else "undecryptable")
-            refused = CallResult(status=usage.REFUSED, error_kind=kind)
-            usage.record(conn, plan.facts, refused, at=naive_utc(now))
+            refused = CallResult(status=records.REFUSED, error_kind=kind)
+            records.record(conn, plan.facts, refused, at=naive_utc(now))
             plan.line = (
                 str(problem) if problem else f"Agent {agent.name}'s key cannot be decrypted."
             )
@@ -158,7 +159,7 @@ class Planner:
         plan.worst = _worst_case(
             setup.key.provider,
             request.model,
-            context.upper_bound_tokens(request.messages, system=request.system),
+            trim.upper_bound_tokens(request.messages, system=request.system),
             request.max_tokens,
             now.strftime("%Y%m%d%H"),
         )
@@ -167,7 +168,7 @@ class Planner:
         # Every call holds at least one pico-dollar, so a budget spent to the limit refuses
         # even a model whose price is unknown (its cost is recorded as unpriced).
         amount = 1 if plan.worst is None else max(1, to_pico(plan.worst, round_up=True))
-        held = budgets.plan(
+        held = reservations.plan(
             setup.budgets,
             agent_name=facts.agent_name,
             amount_pusd=amount,
@@ -175,12 +176,14 @@ class Planner:
             tz=setup.workspace.timezone,
         )
         try:
-            plan.reservation = budgets.reserve(conn, held, amount_pusd=amount, relax_commit=True)
+            plan.reservation = reservations.reserve(
+                conn, held, amount_pusd=amount, relax_commit=True
+            )
         except BudgetExceeded as exc:
             logger.info("budget refused a call in workspace %s", setup.workspace_id)
-            refused = CallResult(status=usage.REFUSED, error_kind="budget", cost=Decimal(0))
-            usage.record(conn, facts, refused, at=naive_utc(now))
+            refused = CallResult(status=records.REFUSED, error_kind="budget", cost=Decimal(0))
+            records.record(conn, facts, refused, at=naive_utc(now))
             if setup.workspace.digest_channel and setup.platform in self.services.posters:
-                plan.alerts = budgets.refused_alerts(conn, held)
+                plan.alerts = reservations.refused_alerts(conn, held)
             plan.line = str(exc)
         return plan

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from bot.errors import ProviderError
 from bot.money import to_pico
-from bot.providers.base import Usage
+from bot.providers.types import Usage
 from storage import usage as store
 
 # Statuses a row can have.

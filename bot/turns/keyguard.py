@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from bot.providers.base import ChatMessage
+from bot.providers.types import ChatMessage
 from bot.secrets_shape import looks_like_provider_key
 from storage.audit import add_audit
 
