@@ -68,6 +68,21 @@ class Place:
 
 
 HistoryFetcher = Callable[[], Awaitable[Sequence[ChatMessage]]]
+# Downloads a file into memory, at most `limit` bytes: raises `FileTooLarge` past it.
+FileFetcher = Callable[[int], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingFile:
+    """A file attached to a message, as the platform declares it; fetched only on demand.
+
+    The name and the bytes are message content: never logged, stored or audited.
+    """
+
+    name: str = field(repr=False)
+    mime: str  # the platform's declared media type ("" when it gives none)
+    size: int  # the platform's declared size in bytes (-1 when it gives none)
+    fetch: FileFetcher = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,8 @@ class IncomingMessage:
     # Reads the conversation so far from the platform at answer time (oldest first,
     # without this message); None when the platform has no context to offer.
     history: HistoryFetcher | None = field(default=None, repr=False, compare=False)
+    # Files attached to this message only (never earlier ones of the thread).
+    files: tuple[IncomingFile, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,9 @@ and never a secret, a URL query string, a prompt or model output.
     │   ├── NoAgent                  no agent bound/default for the message
     │   ├── KeyUnavailable           the agent's key is revoked, failing or missing
     │   ├── BudgetExceeded           a budget refused the reservation
-    │   └── SecretInMessage          the message looks like it carries a provider key
+    │   ├── SecretInMessage          the message looks like it carries a provider key
+    │   └── FileRefused              an attached file cannot be sent (size, type, model)
+    │       └── FileTooLarge         a download passed its byte limit
     └── ProviderError                a call to an AI provider failed
         ├── UnsafeBaseURL            base URL not allowed (private/http/credentials)
         ├── KeyRejected              401/403 or Gemini's API_KEY_INVALID
@@ -147,6 +149,22 @@ class BudgetExceeded(TurnError):
 
 class SecretInMessage(TurnError):
     """The message contains something shaped like a provider key."""
+
+
+class FileRefused(TurnError):
+    """An attached file cannot be sent; ``str()`` is the one line shown (never its name)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # too_many | too_large | unsupported_type | no_image_input | ...
+
+
+class FileTooLarge(FileRefused):
+    """A download passed its byte limit (declared or while streaming)."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, reason="too_large")
+        self.limit = limit
 
 
 class ProviderError(ByokError):
