@@ -18,16 +18,18 @@ import getpass
 import io
 import logging
 import os
-import queue
 import sys
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 from aiohttp import web
 
+from adapters.console_files import local_file, split_files
+from adapters.console_input import LineEditor, Reader
+from adapters.console_memory import Exchange, SessionMemory
+from bot.approvals import console_hint
 from bot.boundary import (
     ChannelPoster,
     CommandRequest,
@@ -38,18 +40,30 @@ from bot.boundary import (
 )
 from bot.config import Settings
 from bot.core import Core
+from bot.logging_setup import log_to_file
 from bot.safetext import clean, encodable
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 WORKSPACE_ID = "console"
 CHANNEL_ID = "console"
 USER_ID = "console-user"
 PROMPT = "byok> "
-BANNER = "byokbot console: type `/byok help` for commands, anything else to talk; Ctrl-D quits."
+BANNER = (
+    "byokbot console: `help` shows the help, `/byok …` runs a command, any other line "
+    "talks to an agent; Ctrl-D quits."
+)
+# Answered here, never sent to a model: the console's own help and its `/new`.
+HELP_WORDS = frozenset({"help", "/help", "?"})
+NEW_WORD = "/new"
+CONSOLE_HELP = (
+    "In this console: `@<agent> …` talks to that agent, any other line to the default agent.\n"
+    "Each agent remembers this session's conversation (in memory only, never on disk); "
+    "`/new` starts a fresh one for every agent.\n"
+    "`help`, `/help` or `?` shows this help; Up and Down recall earlier lines on a terminal; "
+    "Ctrl-D quits."
+)
 _COMMAND_PREFIXES = ("/byok", "byok")
 # Relative to the working directory, like the default database and master key (./data/…).
 FILES_DIR = Path("data", "digests")
@@ -65,75 +79,31 @@ def command_text(line: str) -> str | None:
     return None
 
 
-class _Reader:
-    """Reads standard input on one daemon thread, on demand.
-
-    On demand (not read-ahead) so a hidden secret prompt never races a pending line
-    read; a daemon thread so a read blocked on a terminal never delays process exit.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[
-            tuple[Callable[[], object], asyncio.Future[object], asyncio.AbstractEventLoop]
-        ] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    async def call(self, fn: Callable[[], T]) -> T:
-        """Run the blocking `fn` on the reader thread and await its result."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="console-stdin", daemon=True)
-            self._thread.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[object] = loop.create_future()
-        self._jobs.put((fn, future, loop))
-        return await future  # type: ignore[return-value]
-
-    def _work(self) -> None:
-        while True:
-            fn, future, loop = self._jobs.get()
-            try:
-                result = fn()
-            except BaseException as exc:  # handed to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle, future, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
-
-
-def _settle(future: asyncio.Future[object], result: object, exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
-
-
 class ConsoleSink:
     """Replies for one console line."""
 
-    def __init__(self, console: ConsoleAdapter) -> None:
+    def __init__(self, console: ConsoleAdapter, *, exchange: Exchange | None = None) -> None:
         self.console = console
+        self.exchange = exchange
 
     async def send(self, text: str, *, private: bool = False) -> None:
         """Print a whole reply (private or not: only the local user sees the console)."""
         self.console.write(text)
 
     async def stream(self, chunks: AsyncIterator[str]) -> str:
-        """Print as it arrives on a terminal; print once, whole, into a pipe."""
+        """Print each piece as it arrives (terminal or pipe); remember a finished answer."""
         parts: list[str] = []
-        live = self.console.stdout_tty
         try:
             async for chunk in chunks:
                 parts.append(chunk)
-                if live:
-                    self.console.out.write(clean(chunk))
-                    self.console.out.flush()
+                self.console.out.write(clean(chunk))
+                self.console.out.flush()
         finally:
-            text = "".join(parts)
-            if live:
+            if parts or self.console.stdout_tty:
                 self.console.write("")
-            elif text:
-                self.console.write(text)
+        text = "".join(parts)
+        if self.exchange is not None:  # only a stream that ended normally is remembered
+            self.exchange.answered(text)
         return text
 
     async def send_file(
@@ -142,6 +112,10 @@ class ConsoleSink:
         """Print the file between marker lines (a console has nowhere else to put it)."""
         body = content.decode("utf-8", errors="replace").rstrip("\n")
         self.console.write(f"--- {filename} ---\n{body}\n--- end of {filename} ---")
+
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """Print the refusal with its request id and how an admin approves it (no buttons)."""
+        self.console.write(f"{text}\n{console_hint(request_id)}")
 
     async def open_secret_form(self, form: SecretForm) -> None:
         """Ask for the secret without echo, then finish the command with it."""
@@ -172,9 +146,16 @@ class ConsolePoster:
         channel_id: str,
         text: str,
         file: tuple[str, bytes] | None = None,
+        request_id: str | None = None,
     ) -> None:
-        """Print the post; write the attached file (the digest's chart) and print its path."""
-        self.console.write(f"[#{channel_id.lstrip('#')}] {text}")
+        """Print the post; write the attached file (the digest's chart) and print its path.
+
+        A console has no buttons: an approval request's text already names its commands.
+        """
+        if channel_id.startswith("@"):  # a direct message to a member
+            self.console.write(f"[to {channel_id}] {text}")
+        else:
+            self.console.write(f"[#{channel_id.lstrip('#')}] {text}")
         if file is None:
             return
         name, content = file
@@ -218,8 +199,10 @@ class ConsoleAdapter:
             channel_id=CHANNEL_ID,
             workspace_name="console",
         )
-        self._reader = _Reader()
+        self._reader = Reader()
         self._poster = ConsolePoster(self)
+        self.memory = SessionMemory()
+        self._editor: LineEditor | None = None
         self._task: asyncio.Task[int] | None = None
 
     def routes(self) -> Sequence[web.RouteDef]:
@@ -248,6 +231,10 @@ class ConsoleAdapter:
 
     async def read_line(self) -> str | None:
         """The next input line without its newline; None at end of input."""
+        editor = self._editor
+        if editor is not None:  # readline prints the prompt and edits the line
+            edited = await self._reader.call(lambda: editor.read(PROMPT))
+            return None if edited is None else encodable(edited)
         if self.stdin_tty and self.stdout_tty:
             self.out.write(PROMPT)
             self.out.flush()
@@ -266,22 +253,44 @@ class ConsoleAdapter:
     async def run(self) -> int:
         """Handle lines until end of input; return the exit code."""
         if self.stdin_tty and self.stdout_tty:
-            self.write(BANNER)
-        while True:
-            try:
-                line = await self.read_line()
-            except KeyboardInterrupt:
-                line = None
-            if line is None:
-                if self.stdin_tty and self.stdout_tty:
-                    self.write("")
-                return 0
-            await self.handle_line(line)
+            self._take_terminal()
+        try:
+            while True:
+                try:
+                    line = await self.read_line()
+                except KeyboardInterrupt:
+                    line = None
+                if line is None:
+                    if self.stdin_tty and self.stdout_tty:
+                        self.write("")
+                    return 0
+                await self.handle_line(line)
+        finally:
+            if self._editor is not None:
+                self._editor.restore()
+
+    def _take_terminal(self) -> None:
+        """Line editing on, log lines off the screen (into a file), and say so."""
+        self._editor = LineEditor.open(self.inp, self.out)
+        self.write(BANNER)
+        try:
+            path = log_to_file()
+        except OSError as exc:  # an unwritable ./data: logs stay on the terminal
+            logger.warning("cannot write the log file: %s", type(exc).__name__)
+            return
+        self.write(f"Logs go to {_shown_path(path)}.")
 
     async def handle_line(self, line: str) -> None:
         """One line: a command, a message, or (when blank) nothing."""
         text = line.strip()
         if not text:
+            return
+        if text.lower() in HELP_WORDS:  # local: never a model, never a usage row
+            await self.show_help()
+            return
+        if text.lower() == NEW_WORD:
+            self.memory.forget()
+            self.write("Started a new conversation: every agent has forgotten this session.")
             return
         sink = ConsoleSink(self)
         command = command_text(text)
@@ -292,14 +301,24 @@ class ConsoleAdapter:
         text = clean(text).strip()
         if not text:  # nothing but control characters
             return
+        text, paths = split_files(text)  # `@agent --file PATH … text`
+        exchange = Exchange(self.memory, text)
         message = IncomingMessage(
             place=self.place,
             sender=self.sender,
             text=text,
             event_id=f"console-{uuid.uuid4().hex}",
             mentions_bot=True,
+            agent_history=exchange.history,
+            files=tuple(local_file(path) for path in paths),
         )
-        await self.core.handle_message(message, sink)
+        await self.core.handle_message(message, ConsoleSink(self, exchange=exchange))
+
+    async def show_help(self) -> None:
+        """The console's own help, then the commands' (`/byok help`): nothing reaches a model."""
+        self.write(CONSOLE_HELP)
+        request = CommandRequest(place=self.place, sender=self.sender, text="help")
+        await self.core.handle_command(request, ConsoleSink(self))
 
 
 def _write_file(path: Path, content: bytes) -> None:

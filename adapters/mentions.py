@@ -11,7 +11,7 @@ chunk could still complete into a mention (`"<!ch"` + `"annel>"`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 ZWSP = "\u200b"
 
@@ -80,3 +80,39 @@ def slack_stream() -> StreamDefuser:
 def discord_stream() -> StreamDefuser:
     """A `StreamDefuser` for Discord text."""
     return StreamDefuser(discord_safe, DISCORD_TAIL)
+
+
+class DefusedStream:
+    """Base of one streamed answer (a Slack thread, a Discord reply): each chunk defused,
+    fed to the platform by `_feed`, and `_finish` once at the end, also after a failure."""
+
+    full: list[str]  # every chunk as generated (what the answer says, before defusing)
+
+    def _defuser(self) -> StreamDefuser:
+        raise NotImplementedError
+
+    async def _feed(self, chunk: str) -> None:
+        raise NotImplementedError
+
+    async def _finish(self) -> None:
+        raise NotImplementedError
+
+    async def run(self, chunks: AsyncIterator[str]) -> str:
+        """Consume `chunks` to the end, writing them to the platform; return the full text."""
+        defuser = self._defuser()
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    self.full.append(chunk)
+                    safe = defuser.feed(chunk)
+                    if safe:
+                        await self._feed(safe)
+        finally:
+            # Show and close everything generated even when the provider failed mid-stream.
+            try:
+                rest = defuser.flush()
+                if rest:
+                    await self._feed(rest)
+            finally:
+                await self._finish()
+        return "".join(self.full)

@@ -17,7 +17,10 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_ANSWERS = 32
-STOP_GRACE_SECONDS = 10.0
+# How long a stop (SIGTERM) lets answers in flight finish before cancelling them; a
+# cancelled answer still settles its reservation and writes its usage row. Under the
+# 30 s `stop_grace_period` docker-compose.yml gives, so the bot exits before a SIGKILL.
+STOP_GRACE_SECONDS = 20.0
 
 
 class BackgroundWork:
@@ -53,8 +56,16 @@ class BackgroundWork:
         """Let running work finish for up to `grace` seconds, then cancel what is left."""
         if not self._tasks:
             return
+        logger.info(
+            "%s: finishing %d task(s) in flight (up to %.0fs)",
+            self._platform,
+            len(self._tasks),
+            grace,
+        )
         _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
         for task in pending:
             task.cancel()
         if pending:
+            logger.warning("%s: cancelled %d task(s) still running", self._platform, len(pending))
+            # Cancelled turns settle their reservations before they end (bot/turns/runner.py).
             await asyncio.gather(*pending, return_exceptions=True)

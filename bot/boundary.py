@@ -68,6 +68,9 @@ class Place:
 
 
 HistoryFetcher = Callable[[], Awaitable[Sequence[ChatMessage]]]
+# Context the adapter keeps itself, one conversation per agent (the console's session
+# memory): called at answer time with the answering agent's name, oldest first.
+AgentHistoryFetcher = Callable[[str], Awaitable[Sequence[ChatMessage]]]
 # Downloads a file into memory, at most `limit` bytes: raises `FileTooLarge` past it.
 FileFetcher = Callable[[int], Awaitable[bytes]]
 
@@ -101,6 +104,8 @@ class IncomingMessage:
     history: HistoryFetcher | None = field(default=None, repr=False, compare=False)
     # Files attached to this message only (never earlier ones of the thread).
     files: tuple[IncomingFile, ...] = field(default=(), repr=False, compare=False)
+    # Used instead of `history` when set: the adapter's own memory, kept per agent.
+    agent_history: AgentHistoryFetcher | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,27 @@ class ReplySink(Protocol):
         """Collect a secret privately (modal, hidden prompt); hand it to `Core.submit_secret`."""
         ...
 
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """A private budget refusal with an **Ask an admin** button for `request_id`
+        (`Core.ask_admin`); the console prints the text, which names the request."""
+        ...
+
+
+class NonStreamingSink:
+    """Base of the sinks that never stream (command replies on every platform): `stream`
+    collects the text and sends it once, privately."""
+
+    async def send(self, text: str, *, private: bool = False) -> None:
+        """Send a whole reply (each subclass sends its own way)."""
+        raise NotImplementedError
+
+    async def stream(self, chunks: AsyncIterator[str]) -> str:
+        """Collect the text and send it privately; return it."""
+        text = "".join([chunk async for chunk in chunks])
+        if text:
+            await self.send(text, private=True)
+        return text
+
 
 class ChannelPoster(Protocol):
     """Posts unprompted messages (digest, budget alerts, key-failure notices) to a channel."""
@@ -156,6 +182,12 @@ class ChannelPoster(Protocol):
         channel_id: str,
         text: str,
         file: tuple[str, bytes] | None = None,
+        request_id: str | None = None,
     ) -> None:
-        """Post `text` (and optionally a file: name, bytes) to the channel."""
+        """Post `text` (and optionally a file: name, bytes) to the channel.
+
+        A `channel_id` of `@<user id>` is a direct message to that member. With
+        `request_id`, the post carries **Approve** / **Deny** buttons for that approval
+        request (`Core.decide_request`).
+        """
         ...

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from bot.app import connect, migrate
 from bot.config import Settings, load_settings
 from bot.errors import ByokError, ConfigError, DatabaseUnavailable, StorageError
-from bot.logging_setup import configure_logging
+from bot.logging_setup import configure_logging, log_to_file
 from bot.vault.keystore import open_vault, rotate_master_key
 from bot.vault.masterkey import generate_key, parse_key, read_key_file
 from storage.migrate import current_revision, migrate_to
@@ -44,7 +44,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from bot.runtime import serve
 
     settings = _settings()
+    # With no platform configured, serve on a terminal runs the console (bot.runtime).
+    if not (settings.slack_configured or settings.discord_configured):
+        _console_logs()
     return asyncio.run(serve(settings, port_file=args.port_file))
+
+
+def _console_logs() -> None:
+    """The console will hold the terminal: log lines go to ./data/byokbot.log from the start."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return  # a pipe or a service: stderr, as always
+    with contextlib.suppress(OSError):  # an unwritable ./data: the console says so later
+        log_to_file()
 
 
 async def _shell(settings: Settings) -> int:
@@ -72,7 +83,9 @@ async def _shell(settings: Settings) -> int:
 
 
 def _cmd_shell(_args: argparse.Namespace) -> int:
-    return asyncio.run(_shell(_settings()))
+    settings = _settings()
+    _console_logs()
+    return asyncio.run(_shell(settings))
 
 
 def _migrate_to(engine: Engine, revision: str) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot import metrics, safetext
 from bot.boundary import CommandRequest, IncomingMessage, Place, ReplySink, SecretForm, Sender
-from bot.dedupe import Deduper
+from bot.dedupe import Deduper, claim_request
 from bot.errors import UNAVAILABLE_LINE, DatabaseUnavailable
 from bot.forms import EXPIRED_LINE, PendingForms
 from bot.services import Services
@@ -21,6 +21,7 @@ from bot.transactions import is_outage
 from bot.turns.runner import TurnRunner
 
 if TYPE_CHECKING:
+    from bot.approvals.decisions import Approvals
     from bot.commands import CommandDispatcher
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Core:
         self.services = services
         self._turns = TurnRunner(services, deduper=Deduper())
         self._forms = PendingForms(services)
+        self._approver: Approvals | None = None
         self._dispatcher: CommandDispatcher | None = None
 
     def _commands(self) -> CommandDispatcher:
@@ -46,6 +48,15 @@ class Core:
 
             self._dispatcher = CommandDispatcher(self.services)
         return self._dispatcher
+
+    @property
+    def _approvals(self) -> Approvals:
+        # Imported on first use like the commands (it checks admin rights through them).
+        if self._approver is None:
+            from bot.approvals.decisions import Approvals
+
+            self._approver = Approvals(self.services)
+        return self._approver
 
     async def handle_command(self, request: CommandRequest, sink: ReplySink) -> None:
         """Run one `/byok …` command and answer privately through `sink`."""
@@ -114,6 +125,54 @@ class Core:
                 logger.warning("could not send the expired-form line: %s", type(exc).__name__)
             return
         await self.submit_secret(form, secret, place=place, sender=sender, sink=sink)
+
+    async def ask_admin(
+        self,
+        request_id: str,
+        *,
+        place: Place,
+        sender: Sender,
+        sink: ReplySink,
+        click_id: str | None = None,
+    ) -> None:
+        """The **Ask an admin** button: post approval request `request_id` to the digest
+        channel; `click_id` (the platform's trigger/interaction id) makes a replay act once."""
+        try:
+            if click_id and not await self._claim_click(place, click_id):
+                return
+            line = await self._approvals.ask(place=place, sender=sender, request_id=request_id)
+            await sink.send(line, private=True)
+        except Exception as exc:
+            await self._fail(exc, sink, what="approval request")
+
+    async def decide_request(
+        self,
+        request_id: str,
+        *,
+        approve: bool,
+        place: Place,
+        sender: Sender,
+        sink: ReplySink,
+        click_id: str | None = None,
+    ) -> None:
+        """The **Approve** / **Deny** buttons: admins only (checked now, audited either way)."""
+        try:
+            if click_id and not await self._claim_click(place, click_id):
+                return
+            line = await self._approvals.decide(
+                place=place, sender=sender, request_id=request_id, approve=approve
+            )
+            await sink.send(line, private=True)
+        except Exception as exc:
+            await self._fail(exc, sink, what="approval decision")
+
+    async def _claim_click(self, place: Place, click_id: str) -> bool:
+        now = self.services.clock()
+        return await self.services.db.session(
+            lambda s: claim_request(
+                s.connection(), workspace_id=place.workspace_id, request_id=click_id, now=now
+            )
+        )
 
     async def _fail(self, exc: Exception, sink: ReplySink, *, what: str) -> None:
         if is_outage(exc) or isinstance(exc, DatabaseUnavailable):

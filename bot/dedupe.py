@@ -8,6 +8,7 @@ import logging
 
 from sqlalchemy.engine import Connection
 
+from bot.clock import to_naive_utc
 from storage.budgets import BudgetRow
 from storage.events import claim_event, prune_events
 from storage.lookups import WorkspaceRow, claim_and_load
@@ -43,7 +44,7 @@ def claim_request(
     A signed request replayed within Slack's five-minute window carries the same
     `trigger_id`: it loses this claim and is acknowledged without being acted on.
     """
-    naive = now.astimezone(dt.UTC).replace(tzinfo=None)
+    naive = to_naive_utc(now)
     claimed = claim_event(
         conn, event_key=request_key(workspace_id=workspace_id, request_id=request_id), at=naive
     )
@@ -62,7 +63,7 @@ class Deduper:
         self, conn: Connection, *, workspace_id: str, event_id: str, now: dt.datetime
     ) -> bool:
         """True the first time (across every process on this database) an event is seen."""
-        naive = now.astimezone(dt.UTC).replace(tzinfo=None)
+        naive = to_naive_utc(now)
         claimed = claim_event(
             conn, event_key=event_key(workspace_id=workspace_id, event_id=event_id), at=naive
         )
@@ -78,15 +79,17 @@ class Deduper:
         event_id: str,
         agent_id: str,
         now: dt.datetime,
+        user_id: str = "",
     ) -> tuple[bool, WorkspaceRow, tuple[BudgetRow, ...]]:
-        """`claim`, and read the workspace's settings and the agent's budgets with it."""
-        naive = now.astimezone(dt.UTC).replace(tzinfo=None)
+        """`claim`, and read the workspace's settings and the budgets of agent and member."""
+        naive = to_naive_utc(now)
         claimed, workspace, budgets = claim_and_load(
             conn,
             event_key=event_key(workspace_id=workspace_id, event_id=event_id),
             at=naive,
             workspace_id=workspace_id,
             agent_id=agent_id,
+            user_id=user_id,
         )
         if not claimed:
             logger.debug("duplicate event ignored in workspace %s", workspace_id)
@@ -99,7 +102,7 @@ class Deduper:
     def prune(self, conn: Connection, *, now: dt.datetime) -> int:
         """Delete claims older than RETENTION."""
         self._last_prune = now
-        cutoff = now.astimezone(dt.UTC).replace(tzinfo=None) - RETENTION
+        cutoff = to_naive_utc(now) - RETENTION
         removed = prune_events(conn, older_than=cutoff)
         if removed:
             logger.debug("pruned %d processed event ids", removed)

@@ -12,15 +12,12 @@ and never a secret, a URL query string, a prompt or model output.
     │   └── DatabaseUnavailable      the database cannot be reached right now
     ├── CommandError                 anything a /byok command answers with one line
     │   ├── ParseError               malformed command text (carries the usage)
-    │   ├── PermissionDenied         a non-admin tried a management command
     │   ├── NotFound                 no such key / agent / limit in this workspace
     │   ├── Conflict                 name already taken, key in use, ...
     │   └── InvalidValue             a value that parses but is not acceptable
     ├── TurnError                    why a message could not be answered
-    │   ├── NoAgent                  no agent bound/default for the message
     │   ├── KeyUnavailable           the agent's key is revoked, failing or missing
     │   ├── BudgetExceeded           a budget refused the reservation
-    │   ├── SecretInMessage          the message looks like it carries a provider key
     │   └── FileRefused              an attached file cannot be sent (size, type, model)
     │       └── FileTooLarge         a download passed its byte limit
     └── ProviderError                a call to an AI provider failed
@@ -39,6 +36,7 @@ and never a secret, a URL query string, a prompt or model output.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 
 class ByokError(Exception):
@@ -94,15 +92,6 @@ class ParseError(CommandError):
         self.usage = usage
 
 
-class PermissionDenied(CommandError):
-    """The sender is not an admin of the workspace."""
-
-    def __init__(self, message: str, *, user_id: str, command: str) -> None:
-        super().__init__(message)
-        self.user_id = user_id
-        self.command = command
-
-
 class NotFound(CommandError):
     """The named key, agent, limit or channel does not exist in this workspace."""
 
@@ -124,10 +113,6 @@ class TurnError(ByokError):
     """A message could not be answered; ``str()`` is the line shown to the user."""
 
 
-class NoAgent(TurnError):
-    """No agent is bound to the channel and none is named or default."""
-
-
 class KeyUnavailable(TurnError):
     """The agent's key is revoked, failing or missing."""
 
@@ -138,17 +123,44 @@ class KeyUnavailable(TurnError):
 
 
 class BudgetExceeded(TurnError):
-    """A budget has no room for the call's worst-case cost."""
+    """A budget has no room for the call's worst-case cost.
 
-    def __init__(self, message: str, *, budget: str, period: str, resets_at: dt.datetime) -> None:
+    The facts of the refusal ride along (never the message): which budget (`budget_id`,
+    `scope` workspace|agent|user|each-user, `member` for a member's budget), `worst_case`
+    and what was `left` (USD), the `prompt_tokens` and `max_output_tokens` the worst case
+    was priced from, and when the period `resets_at`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        period: str,
+        resets_at: dt.datetime,
+        budget_id: int = 0,
+        scope: str = "",
+        member: str = "",
+        worst_case: Decimal | None = None,
+        left: Decimal = Decimal(0),
+        limit: Decimal = Decimal(0),
+        prompt_tokens: int = 0,
+        max_output_tokens: int = 0,
+        model: str = "",
+    ) -> None:
         super().__init__(message)
         self.budget = budget
         self.period = period
         self.resets_at = resets_at
-
-
-class SecretInMessage(TurnError):
-    """The message contains something shaped like a provider key."""
+        self.budget_id = budget_id
+        self.scope = scope
+        self.member = member
+        self.worst_case = worst_case
+        self.left = left
+        self.limit = limit
+        self.prompt_tokens = prompt_tokens
+        self.max_output_tokens = max_output_tokens
+        self.model = model
 
 
 class FileRefused(TurnError):

@@ -12,7 +12,6 @@ within `FORM_TIMEOUT_SECONDS`; anything else is one private line and an audited 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import re
@@ -21,6 +20,7 @@ import secrets
 from sqlmodel import Session
 
 from bot.boundary import Place, SecretForm, Sender
+from bot.clock import to_naive_utc
 from bot.services import Services
 from storage.audit import add_audit
 from storage.engine import session_scope
@@ -50,14 +50,13 @@ class PendingForms:
 
     def _now(self) -> dt.datetime:
         """Naive UTC now, from the services' clock."""
-        now = self._services.clock()
-        return (now.astimezone(dt.UTC) if now.tzinfo else now).replace(tzinfo=None)
+        return to_naive_utc(self._services.clock())
 
     async def open(self, form: SecretForm, *, place: Place, sender: Sender) -> str:
         """Keep `form` for `sender` in `place`'s workspace; return its token (raises on an
         outage, which the command layer answers)."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        await asyncio.to_thread(self._open, token, form, place, sender)
+        await self._services.db.call(lambda: self._open(token, form, place, sender))
         return token
 
     def _open(self, token: str, form: SecretForm, place: Place, sender: Sender) -> None:
@@ -88,7 +87,7 @@ class PendingForms:
     async def take(self, token: str, *, place: Place, sender: Sender) -> SecretForm | None:
         """The form `token` if `sender` opened it in this workspace and it has not expired
         nor been taken before; it is gone afterwards. None otherwise (refusal audited)."""
-        return await asyncio.to_thread(self._take, token, place, sender)
+        return await self._services.db.call(lambda: self._take(token, place, sender))
 
     def _take(self, token: str, place: Place, sender: Sender) -> SecretForm | None:
         with session_scope(self._services.engine) as session:

@@ -9,16 +9,16 @@ off the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from bot.transactions import runner_for
 from bot.vault.cipher import Sealed, Vault
 from storage.engine import session_scope
-from storage.models import utcnow
+from storage.models import naive_utcnow
 from storage.slack_models import SlackInstallation
 from storage.slack_store import (
     REFRESH_KEY_ID,
@@ -80,7 +80,7 @@ class SlackInstallations:
     async def save(self, install: BotInstallation) -> None:
         """Seal the tokens and insert or replace the workspace's installation (and make sure
         the workspace row exists for the core)."""
-        await asyncio.to_thread(self._save, install)
+        await runner_for(self._engine).call(lambda: self._save(install))
 
     def _save(self, install: BotInstallation) -> None:
         ws = install.workspace_id
@@ -117,7 +117,7 @@ class SlackInstallations:
     ) -> BotInstallation | None:
         """The workspace's installation, else the enterprise's org-wide one, tokens unsealed;
         None when neither exists. A token that does not open raises `DecryptionError`."""
-        return await asyncio.to_thread(self._find, workspace_id, enterprise_id)
+        return await runner_for(self._engine).call(lambda: self._find(workspace_id, enterprise_id))
 
     def _find(self, workspace_id: str | None, enterprise_id: str | None) -> BotInstallation | None:
         with session_scope(self._engine) as session:
@@ -158,7 +158,7 @@ class SlackInstallations:
 
     async def delete(self, *, workspace_id: str) -> int:
         """Forget the workspace's installation and its tokens; return rows removed."""
-        return await asyncio.to_thread(self._delete, workspace_id)
+        return await runner_for(self._engine).call(lambda: self._delete(workspace_id))
 
     def _delete(self, workspace_id: str) -> int:
         with session_scope(self._engine) as session:
@@ -175,19 +175,19 @@ class SlackOAuthStates:
     async def issue(self) -> str:
         """A new random state, valid for the configured time (expired ones are pruned)."""
         state = secrets.token_urlsafe(STATE_BYTES)
-        await asyncio.to_thread(self._issue, state)
+        await runner_for(self._engine).call(lambda: self._issue(state))
         return state
 
     def _issue(self, state: str) -> None:
-        now = utcnow()
+        now = naive_utcnow()
         with session_scope(self._engine) as session:
             prune_states(session, now=now)
             issue_state(session, state=state, expires_at=now + self._ttl)
 
     async def consume(self, state: str) -> bool:
         """True once for a state issued here that has not expired; False ever after."""
-        return await asyncio.to_thread(self._consume, state)
+        return await runner_for(self._engine).call(lambda: self._consume(state))
 
     def _consume(self, state: str) -> bool:
         with session_scope(self._engine) as session:
-            return consume_state(session, state=state[:STATE_MAX_CHARS], now=utcnow())
+            return consume_state(session, state=state[:STATE_MAX_CHARS], now=naive_utcnow())

@@ -12,11 +12,14 @@ import datetime as dt
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from bot.secrets_shape import redact
 
 CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Where the logs go while the console holds the terminal (relative, like ./data/byokbot.db).
+LOG_FILE = Path("data", "byokbot.log")
 
 # Libraries that are chatty about their own plumbing; byokbot logs what matters of it
 # (e.g. "database migrated from X to Y"). Shown again at DEBUG.
@@ -110,3 +113,26 @@ def configure_logging(*, level: str, fmt: str, stream: TextIO | None = None) -> 
     for name in _QUIET_BELOW_DEBUG:
         quiet = threshold > logging.DEBUG
         logging.getLogger(name).setLevel(max(logging.WARNING, threshold) if quiet else 0)
+
+
+def log_to_file(path: Path = LOG_FILE) -> Path:
+    """Move every log record from the terminal to `path` (appended); idempotent.
+
+    The console calls it when it holds a terminal, so log lines never interleave with the
+    conversation. The handlers' formatter and redaction filter move along.
+    """
+    root = logging.getLogger()
+    target = path.resolve()
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
+            return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = logging.FileHandler(path, encoding="utf-8")
+    old = list(root.handlers)
+    new.setFormatter(old[0].formatter if old else logging.Formatter(CONSOLE_FORMAT))
+    new.addFilter(RedactionFilter())
+    for handler in old:
+        root.removeHandler(handler)
+        handler.close()
+    root.addHandler(new)
+    return path

@@ -213,3 +213,11 @@ def worst_case_cost(
     """Cost if every prompt token is uncached input and the reply uses all its max tokens."""
     usage = Usage(input_tokens=max(0, input_tokens), output_tokens=max(0, max_output_tokens))
     return price_call(provider=provider, model=model, usage=usage).cost
+
+
+def list_prices(*, provider: str, model: str) -> tuple[Decimal, Decimal] | None:
+    """The model's input and output price per million tokens (base tier); None if unpriced."""
+    price = price_call(provider=provider, model=model, usage=Usage(input_tokens=1, output_tokens=1))
+    if not price.priced or price.input_mtok is None or price.output_mtok is None:
+        return None
+    return price.input_mtok, price.output_mtok

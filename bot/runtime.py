@@ -138,6 +138,13 @@ def _install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
     return remove
 
 
+async def _stop(adapter: Adapter) -> None:
+    try:
+        await adapter.stop()
+    except Exception:
+        logger.exception("adapter %s did not stop cleanly", adapter.name)
+
+
 async def serve(
     settings: Settings,
     *,
@@ -194,21 +201,22 @@ async def serve(
         await stop.wait()
         logger.info("stopping")
     finally:
-        remove_handlers()
         if console_task is not None and not console_task.done():
             console_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await console_task
-        for adapter in reversed(started):
-            try:
-                await adapter.stop()
-            except Exception:
-                logger.exception("adapter %s did not stop cleanly", adapter.name)
+        # Graceful stop: take no new work first (the HTTP server stops listening, so a
+        # load balancer moves Slack's requests to another replica; no new digest starts),
+        # then every adapter closes its connection and finishes its answers in flight
+        # together, bounded by bot.background.STOP_GRACE_SECONDS.
         if scheduler.running:
             scheduler.shutdown(wait=False)
         if server is not None:
             await server.stop()
+        await asyncio.gather(*(_stop(adapter) for adapter in reversed(started)))
         await services.providers.aclose()
         services.engine.dispose()
+        # Only now: a second SIGTERM during the stop must not kill answers being finished.
+        remove_handlers()
     logger.info("stopped")
     return 0

@@ -10,25 +10,27 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from bot.boundary import ChannelPoster
+from bot.clock import aware_utcnow
 from bot.config import Settings
+from bot.transactions import TransactionRunner, runner_for
 
 if TYPE_CHECKING:
     from bot.providers import Providers
     from bot.vault.keystore import Vault
 
 
-def utcnow() -> dt.datetime:
-    """Aware now in UTC (the default clock)."""
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass(slots=True)
 class Services:
-    """Settings, database, vault, provider clients, channel posters and the clock."""
+    """Settings, database (and its runner), vault, provider clients, posters and the clock."""
 
     settings: Settings
     engine: Engine
     vault: Vault
     providers: Providers
     posters: dict[str, ChannelPoster] = field(default_factory=dict)  # platform -> poster
-    clock: Callable[[], dt.datetime] = utcnow
+    clock: Callable[[], dt.datetime] = aware_utcnow
+
+    @property
+    def db(self) -> TransactionRunner:
+        """The one runner for database work off the event loop (outages: DatabaseUnavailable)."""
+        return runner_for(self.engine)

@@ -10,12 +10,18 @@ no BEGIN and COMMIT round trips. Such a unit keeps the statements that must comm
 together in a `storage.engine.transaction_block`, and the statements whose durability a
 later commit of the same turn provides relax their own commit in SQL (`set_config(
 'synchronous_commit', 'off', true)`). On SQLite an autocommit unit is one transaction.
+
+Every piece of the core that touches the database off the event loop goes through the
+one runner of its engine (`runner_for`, also `Services.db`): turns, commands, the digest,
+key forms and the Slack installation store. Outages leave it as `DatabaseUnavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,8 +31,10 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import Session
 
 from bot.errors import DatabaseUnavailable
+from storage.engine import DatabaseDown, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +44,9 @@ POSTGRES_THREADS = 8
 
 def is_outage(exc: BaseException) -> bool:
     """True for errors that mean "the database is unreachable right now"."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DatabaseUnavailable):
+    if isinstance(
+        exc, OperationalError | InterfaceError | PoolTimeout | DatabaseDown | DatabaseUnavailable
+    ):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -65,12 +75,23 @@ class TransactionRunner:
     """Runs units of database work on the runner's threads."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        # Weakly: `runner_for` keeps one runner per engine for as long as the engine lives.
+        self._engine = weakref.ref(engine)
         self.postgres = engine.dialect.name == "postgresql"
         self._executor = ThreadPoolExecutor(
             max_workers=POSTGRES_THREADS if self.postgres else 1,
             thread_name_prefix="byokbot-db",
         )
+        # The idle threads go when the runner does (tests make many engines).
+        weakref.finalize(self, self._executor.shutdown, wait=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this runner works on."""
+        engine = self._engine()
+        if engine is None:
+            raise DatabaseUnavailable("the database engine is gone")
+        return engine
 
     async def run(self, fn: Callable[[Connection], T], *, commit: Commit = Commit.TRANSACTION) -> T:
         """`fn(conn)` as one unit; an outage raises `DatabaseUnavailable`."""
@@ -79,7 +100,7 @@ class TransactionRunner:
             with self.engine.connect() as conn:
                 return self._unit(conn, fn, commit)
 
-        return await self._off_loop(work)
+        return await self.call(work)
 
     async def run_steps(self, steps: Steps) -> None:
         """Run the steps not yet done, each as its own unit, on one connection.
@@ -94,9 +115,20 @@ class TransactionRunner:
                     fn, commit = steps.steps[len(steps.results)]
                     steps.results.append(self._unit(conn, fn, commit))
 
-        await self._off_loop(work)
+        await self.call(work)
 
-    async def _off_loop(self, work: Callable[[], T]) -> T:
+    async def session(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one ORM transaction (committed on success), as `run` does."""
+
+        def unit() -> T:
+            with session_scope(self.engine) as session:
+                return work(session)
+
+        return await self.call(unit)
+
+    async def call(self, work: Callable[[], T]) -> T:
+        """`work()`, which opens its own connections, on the runner's threads; an outage
+        raises `DatabaseUnavailable`."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, work)
         except Exception as exc:
@@ -124,3 +156,17 @@ class TransactionRunner:
     def close(self) -> None:
         """Let the threads go (pending work still finishes)."""
         self._executor.shutdown(wait=False)
+
+
+_RUNNERS: weakref.WeakKeyDictionary[Engine, TransactionRunner] = weakref.WeakKeyDictionary()
+_RUNNERS_LOCK = threading.Lock()
+
+
+def runner_for(engine: Engine) -> TransactionRunner:
+    """The one runner of `engine`, made on first use (SQLite's single writer thread is
+    shared by everything that writes through this engine)."""
+    with _RUNNERS_LOCK:
+        runner = _RUNNERS.get(engine)
+        if runner is None:
+            runner = _RUNNERS[engine] = TransactionRunner(engine)
+        return runner

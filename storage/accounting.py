@@ -37,6 +37,7 @@ class CounterSettlement:
     reserved_pusd: int
     spent_pusd: int
     lease_id: str | None = None  # the reservation's lease: settle what it still holds
+    member: str = ""  # the counter's member ("" for a counter shared by the scope)
 
 
 @functools.cache

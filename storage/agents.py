@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from storage.leases import delete_budget_leases
 from storage.models import Agent, Budget, BudgetCounter, ChannelBinding, Workspace
 
 
@@ -59,6 +60,9 @@ def delete_agent(session: Session, agent: Agent) -> None:
     budget_ids = select(Budget.id).where(
         Budget.workspace_id == agent.workspace_id, Budget.agent_id == agent.id
     )
+    ids = [budget_id for budget_id in session.exec(budget_ids).all() if budget_id is not None]
+    # The leases of calls in flight go too, so no sweep ever looks for the deleted counters.
+    delete_budget_leases(session.connection(), budget_ids=ids)
     session.execute(delete(BudgetCounter).where(col(BudgetCounter.budget_id).in_(budget_ids)))
     session.execute(
         delete(Budget).where(

@@ -46,16 +46,32 @@ _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _C = _COUNTERS.c
 _LEASES = BudgetLease.__table__  # type: ignore[attr-defined]
 _L = _LEASES.c
-_THIS_COUNTER = (_C.budget_id == bindparam("b"), _C.period_start == bindparam("p"))
+_THIS_COUNTER = (
+    _C.budget_id == bindparam("b"),
+    _C.period_start == bindparam("p"),
+    _C.member == bindparam("m"),
+)
 _STATE = (_C.spent_pusd, _C.reserved_pusd)
 _FLAGS = (_C.alert80_sent, _C.alert100_sent)
 
+# The budgets that cover a call by agent `a` for member `u`: the workspace's, the agent's,
+# the member's own and the one every member has separately.
+COVERS = or_(
+    _BUDGETS.c.target == "workspace",
+    _BUDGETS.c.target == "each-user",
+    _BUDGETS.c.agent_id == bindparam("a"),
+    _BUDGETS.c.member_id == bindparam("u"),
+)
+BUDGET_COLUMNS = (
+    _BUDGETS.c.id,
+    _BUDGETS.c.target,
+    _BUDGETS.c.period,
+    _BUDGETS.c.limit_pusd,
+    _BUDGETS.c.soft,
+)
 _APPLICABLE = (
-    select(_BUDGETS.c.id, _BUDGETS.c.target, _BUDGETS.c.period, _BUDGETS.c.limit_pusd)
-    .where(
-        _BUDGETS.c.workspace_id == bindparam("w"),
-        or_(_BUDGETS.c.target == "workspace", _BUDGETS.c.agent_id == bindparam("a")),
-    )
+    select(*BUDGET_COLUMNS)
+    .where(_BUDGETS.c.workspace_id == bindparam("w"), COVERS)
     .order_by(_BUDGETS.c.id)
 )
 _RESERVING = update(_COUNTERS).where(
@@ -68,6 +84,7 @@ _LEASE = insert(_LEASES).values(
     id=bindparam("lease"),
     budget_id=bindparam("b"),
     period_start=bindparam("p"),
+    member=bindparam("m"),
     amount_pusd=bindparam("x"),
     expires_at=bindparam("exp"),
 )
@@ -76,15 +93,16 @@ _LEASE = insert(_LEASES).values(
 def _leased_reserve(*, relaxing: bool) -> Any:
     # PostgreSQL: the counter UPDATE and the lease INSERT in one statement (data-modifying
     # CTEs always run to completion), the lease inserted only when the UPDATE matched.
-    reserved = _RESERVE.returning(_C.budget_id, _C.period_start).cte("reserved")
+    reserved = _RESERVE.returning(_C.budget_id, _C.period_start, _C.member).cte("reserved")
     leased = (
         insert(_LEASES)
         .from_select(
-            ["id", "budget_id", "period_start", "amount_pusd", "expires_at"],
+            ["id", "budget_id", "period_start", "member", "amount_pusd", "expires_at"],
             select(
                 cast(bindparam("lease"), String),
                 reserved.c.budget_id,
                 reserved.c.period_start,
+                reserved.c.member,
                 cast(bindparam("x"), BigInteger),
                 cast(bindparam("exp"), DateTime),
             ).select_from(reserved),
@@ -151,20 +169,31 @@ def _ensure_stmt(insert: Any) -> Any:
         .where(
             usage.c.workspace_id == _BUDGETS.c.workspace_id,
             or_(_BUDGETS.c.agent_id.is_(None), usage.c.agent_id == _BUDGETS.c.agent_id),
+            # A member's budget counts that member's calls only (`@user`: its member;
+            # `each-user`: the counter's member).
+            or_(_BUDGETS.c.member_id.is_(None), usage.c.user_id == _BUDGETS.c.member_id),
+            or_(cast(bindparam("m"), String) == "", usage.c.user_id == bindparam("m")),
             usage.c.created_at >= bindparam("since"),
             usage.c.cost_pusd.is_not(None),
         )
         .scalar_subquery()
     )
-    seed = select(_BUDGETS.c.id, bindparam("p"), spent_so_far, literal(0), false(), false()).where(
-        _BUDGETS.c.id == bindparam("b")
-    )
+    seed = select(
+        _BUDGETS.c.id,
+        bindparam("p"),
+        cast(bindparam("m"), String),
+        spent_so_far,
+        literal(0),
+        false(),
+        false(),
+    ).where(_BUDGETS.c.id == bindparam("b"))
     return (
         insert(_COUNTERS)
         .from_select(
             [
                 "budget_id",
                 "period_start",
+                "member",
                 "spent_pusd",
                 "reserved_pusd",
                 "alert80_sent",
@@ -172,7 +201,7 @@ def _ensure_stmt(insert: Any) -> Any:
             ],
             seed,
         )
-        .on_conflict_do_nothing(index_elements=["budget_id", "period_start"])
+        .on_conflict_do_nothing(index_elements=["budget_id", "period_start", "member"])
     )
 
 
@@ -184,9 +213,26 @@ class BudgetRow:
     """A budget that applies to a call."""
 
     id: int
-    target: str  # "workspace" or "agent:<agent id>"
+    target: str  # "workspace", "agent:<agent id>", "user:<member id>" or "each-user"
     period: str  # day | month
     limit_pusd: int
+    soft: bool = False
+
+    @property
+    def per_member(self) -> bool:
+        """True for `each-user`: one counter per member."""
+        return self.target == "each-user"
+
+    @classmethod
+    def of(cls, row: Any) -> BudgetRow:
+        """From a row with `BUDGET_COLUMNS`."""
+        return cls(
+            id=row.id,
+            target=row.target,
+            period=row.period,
+            limit_pusd=row.limit_pusd,
+            soft=bool(row.soft),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,24 +250,22 @@ class CounterState:
 
 
 def applicable_budgets(
-    conn: Connection, *, workspace_id: str, agent_id: str
+    conn: Connection, *, workspace_id: str, agent_id: str, user_id: str = ""
 ) -> Sequence[BudgetRow]:
-    """The workspace's budgets that cover a call by `agent_id`, in id order (lock order)."""
-    return [
-        BudgetRow(id=row.id, target=row.target, period=row.period, limit_pusd=row.limit_pusd)
-        for row in conn.execute(_APPLICABLE, {"w": workspace_id, "a": agent_id})
-    ]
+    """The workspace's budgets that cover a call by `agent_id` for `user_id`, in id order."""
+    params = {"w": workspace_id, "a": agent_id, "u": user_id}
+    return [BudgetRow.of(row) for row in conn.execute(_APPLICABLE, params)]
 
 
 def ensure_counter(
-    conn: Connection, *, budget_id: int, period_start: str, since: dt.datetime
+    conn: Connection, *, budget_id: int, period_start: str, since: dt.datetime, member: str = ""
 ) -> None:
     """Create the period's counter row if it is missing (safe under concurrency).
 
     A new row starts from the scope's priced spend since `since` (the period's start,
-    naive UTC).
+    naive UTC): for a `member` counter, that member's.
     """
-    params = {"b": budget_id, "p": period_start, "since": since}
+    params = {"b": budget_id, "p": period_start, "m": member, "since": since}
     conn.execute(_ENSURE[conn.dialect.name], params)
 
 
@@ -235,6 +279,7 @@ def try_reserve(
     lease_id: str,
     expires_at: dt.datetime,
     relax_commit: bool = False,
+    member: str = "",
 ) -> CounterState | None:
     """Add `amount_pusd` to reserved if it still fits under the limit; None when it does not.
 
@@ -247,6 +292,7 @@ def try_reserve(
     params = {
         "b": budget_id,
         "p": period_start,
+        "m": member,
         "x": amount_pusd,
         "limit": limit_pusd,
         "lease": lease_id,
@@ -269,6 +315,7 @@ def settle(
     reserved_pusd: int,
     spent_pusd: int,
     lease_id: str | None = None,
+    member: str = "",
 ) -> CounterState | None:
     """Swap a reservation for the real cost; None if the counter row is gone.
 
@@ -281,6 +328,7 @@ def settle(
         reserved_pusd=reserved_pusd,
         spent_pusd=spent_pusd,
         lease_id=lease_id,
+        member=member,
     )
     if conn.dialect.name == "postgresql":
         return settled_state(conn.execute(_SETTLE_PG, params).first())
@@ -302,11 +350,13 @@ def settle_params(
     reserved_pusd: int,
     spent_pusd: int,
     lease_id: str | None = None,
+    member: str = "",
 ) -> dict[str, object]:
     """The bind parameters of the settlement UPDATE."""
     return {
         "b": budget_id,
         "p": period_start,
+        "m": member,
         "r": 0 if lease_id is not None else reserved_pusd,
         "s": spent_pusd,
         "lease": lease_id,
@@ -322,13 +372,17 @@ def settled_state(row: Any) -> CounterState | None:
     )
 
 
-def read_counter(conn: Connection, *, budget_id: int, period_start: str) -> CounterState:
+def read_counter(
+    conn: Connection, *, budget_id: int, period_start: str, member: str = ""
+) -> CounterState:
     """The counter of one budget and period (zeros when no call has touched it yet)."""
-    row = conn.execute(_READ, {"b": budget_id, "p": period_start}).first()
+    row = conn.execute(_READ, {"b": budget_id, "p": period_start, "m": member}).first()
     return CounterState(0, 0) if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
 
 
-def claim_alert(conn: Connection, *, budget_id: int, period_start: str, level: int) -> bool:
+def claim_alert(
+    conn: Connection, *, budget_id: int, period_start: str, level: int, member: str = ""
+) -> bool:
     """Flip the period's 80% or 100% alert flag; True only for the one caller that flipped it."""
-    row = conn.execute(_ALERT[level], {"b": budget_id, "p": period_start}).first()
+    row = conn.execute(_ALERT[level], {"b": budget_id, "p": period_start, "m": member}).first()
     return row is not None

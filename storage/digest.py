@@ -367,7 +367,11 @@ def budget_uses(
             col(BudgetCounter.period_start).in_(list(period_starts)),
         )
         for counter in session.exec(counters).all():
-            spent[counter.budget_id][counter.period_start] = int(counter.spent_pusd)
+            # An `each-user` budget has one counter per member: its line shows the most
+            # any one member spent (the others are within that).
+            by_period = spent[counter.budget_id]
+            most = max(by_period.get(counter.period_start, 0), int(counter.spent_pusd))
+            by_period[counter.period_start] = most
     return [
         BudgetUse(budget=budget, agent_name=name, spent_pusd=spent.get(budget.id or -1, {}))
         for budget, name in found

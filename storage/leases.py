@@ -31,13 +31,18 @@ _EXPIRED = (
     .where(
         _L.budget_id == bindparam("b"),
         _L.period_start == bindparam("p"),
+        _L.member == bindparam("m"),
         _L.expires_at <= bindparam("now"),
     )
     .returning(_L.amount_pusd)
 )
 _TAKE_BACK = (
     update(_COUNTERS)
-    .where(_C.budget_id == bindparam("b"), _C.period_start == bindparam("p"))
+    .where(
+        _C.budget_id == bindparam("b"),
+        _C.period_start == bindparam("p"),
+        _C.member == bindparam("m"),
+    )
     .values(reserved_pusd=_C.reserved_pusd - bindparam("released"))
 )
 
@@ -50,6 +55,7 @@ def _sweep_pg() -> Any:
         .where(
             _L.budget_id == bindparam("b"),
             _L.period_start == bindparam("p"),
+            _L.member == bindparam("m"),
             _L.expires_at <= bindparam("now"),
         )
         .with_for_update(skip_locked=True)
@@ -70,6 +76,7 @@ def _sweep_pg() -> Any:
         .where(
             _C.budget_id == bindparam("b"),
             _C.period_start == bindparam("p"),
+            _C.member == bindparam("m"),
             exists(select(gone.c.amount_pusd)),
         )
         .values(reserved_pusd=_C.reserved_pusd - released)
@@ -79,16 +86,18 @@ def _sweep_pg() -> Any:
 
 _SWEEP_PG = _sweep_pg()
 _EXPIRED_COUNTERS = (
-    select(_L.budget_id, _L.period_start)
+    select(_L.budget_id, _L.period_start, _L.member)
     .where(_L.expires_at <= bindparam("now"))
-    .group_by(_L.budget_id, _L.period_start)
-    .order_by(_L.budget_id, _L.period_start)
+    .group_by(_L.budget_id, _L.period_start, _L.member)
+    .order_by(_L.budget_id, _L.period_start, _L.member)
 )
 
 
-def sweep_counter(conn: Connection, *, budget_id: int, period_start: str, now: dt.datetime) -> bool:
+def sweep_counter(
+    conn: Connection, *, budget_id: int, period_start: str, now: dt.datetime, member: str = ""
+) -> bool:
     """Release the counter's leases that expired by `now` (naive UTC); True if any was."""
-    params: dict[str, object] = {"b": budget_id, "p": period_start, "now": now}
+    params: dict[str, object] = {"b": budget_id, "p": period_start, "m": member, "now": now}
     if conn.dialect.name == "postgresql":
         return conn.execute(_SWEEP_PG, params).first() is not None
     amounts = list(conn.execute(_EXPIRED, params).scalars())
@@ -97,11 +106,20 @@ def sweep_counter(conn: Connection, *, budget_id: int, period_start: str, now: d
     return bool(amounts)
 
 
-def expired_counters(conn: Connection, *, now: dt.datetime) -> Sequence[tuple[int, str]]:
-    """The (budget id, period) counters that have leases expired by `now`, in lock order."""
+def expired_counters(conn: Connection, *, now: dt.datetime) -> Sequence[tuple[int, str, str]]:
+    """The (budget id, period, member) counters with leases expired by `now`, in lock order."""
     return [
-        (row.budget_id, row.period_start) for row in conn.execute(_EXPIRED_COUNTERS, {"now": now})
+        (row.budget_id, row.period_start, row.member)
+        for row in conn.execute(_EXPIRED_COUNTERS, {"now": now})
     ]
+
+
+def delete_budget_leases(conn: Connection, *, budget_ids: Sequence[int]) -> int:
+    """Delete every lease of these budgets (the budgets are being deleted); how many."""
+    if not budget_ids:
+        return 0
+    result = conn.execute(delete(_LEASES).where(_L.budget_id.in_(list(budget_ids))))
+    return int(result.rowcount or 0)
 
 
 def held_leases(conn: Connection) -> int:

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Row
 
-from storage.budgets import BudgetRow
+from storage.budgets import BUDGET_COLUMNS, COVERS, BudgetRow
 from storage.events import claim_event
 from storage.models import Agent, Budget, ChannelBinding, ProcessedEvent, ProviderKey, Workspace
 
@@ -161,16 +161,10 @@ def default_agent(conn: Connection, *, workspace_id: str) -> AgentRow | None:
 _SETTINGS = (
     _WORKSPACES.c.timezone,
     _WORKSPACES.c.digest_channel,
-    _BUDGETS.c.id,
-    _BUDGETS.c.target,
-    _BUDGETS.c.period,
-    _BUDGETS.c.limit_pusd,
+    *BUDGET_COLUMNS,
 )
-_COVERING = and_(
-    _BUDGETS.c.workspace_id == _WORKSPACES.c.id,
-    or_(_BUDGETS.c.target == "workspace", _BUDGETS.c.agent_id == bindparam("a")),
-)
-# The workspace's settings and the budgets covering one agent, in one round trip.
+_COVERING = and_(_BUDGETS.c.workspace_id == _WORKSPACES.c.id, COVERS)
+# The workspace's settings and the budgets covering one agent and member, in one round trip.
 _WORKSPACE_AND_BUDGETS = (
     select(*_SETTINGS)
     .select_from(_WORKSPACES.outerjoin(_BUDGETS, _COVERING))
@@ -208,14 +202,21 @@ _CLAIM_AND_LOAD = _claim_and_load()
 
 
 def workspace_and_budgets(
-    conn: Connection, *, workspace_id: str, agent_id: str
+    conn: Connection, *, workspace_id: str, agent_id: str, user_id: str = ""
 ) -> tuple[WorkspaceRow, tuple[BudgetRow, ...]]:
-    """The workspace's timezone and digest channel, and the budgets that cover the agent."""
-    return _settings(conn.execute(_WORKSPACE_AND_BUDGETS, {"w": workspace_id, "a": agent_id}).all())
+    """The workspace's timezone and digest channel, and the budgets covering agent and member."""
+    params = {"w": workspace_id, "a": agent_id, "u": user_id}
+    return _settings(conn.execute(_WORKSPACE_AND_BUDGETS, params).all())
 
 
 def claim_and_load(
-    conn: Connection, *, event_key: str, at: dt.datetime, workspace_id: str, agent_id: str
+    conn: Connection,
+    *,
+    event_key: str,
+    at: dt.datetime,
+    workspace_id: str,
+    agent_id: str,
+    user_id: str = "",
 ) -> tuple[bool, WorkspaceRow, tuple[BudgetRow, ...]]:
     """Claim a platform event id and read `workspace_and_budgets`; one statement on PostgreSQL.
 
@@ -228,8 +229,10 @@ def claim_and_load(
     if conn.dialect.name != "postgresql":
         if not claim_event(conn, event_key=event_key, at=at):
             return False, WorkspaceRow(), ()
-        return True, *workspace_and_budgets(conn, workspace_id=workspace_id, agent_id=agent_id)
-    params = {"k": event_key, "at": at, "w": workspace_id, "a": agent_id}
+        return True, *workspace_and_budgets(
+            conn, workspace_id=workspace_id, agent_id=agent_id, user_id=user_id
+        )
+    params = {"k": event_key, "at": at, "w": workspace_id, "a": agent_id, "u": user_id}
     rows = conn.execute(_CLAIM_AND_LOAD, params).all()
     if not rows[0].claimed:
         return False, WorkspaceRow(), ()
@@ -241,9 +244,33 @@ def _settings(rows: Sequence[Any]) -> tuple[WorkspaceRow, tuple[BudgetRow, ...]]
         return WorkspaceRow(), ()
     first = rows[0]
     workspace = WorkspaceRow(timezone=first.timezone or "UTC", digest_channel=first.digest_channel)
-    found = tuple(
-        BudgetRow(id=row.id, target=row.target, period=row.period, limit_pusd=row.limit_pusd)
-        for row in rows
-        if row.id is not None
-    )
+    found = tuple(BudgetRow.of(row) for row in rows if row.id is not None)
     return workspace, found
+
+
+@dataclass(frozen=True, slots=True)
+class SetupState:
+    """How far a workspace is set up: its usable (not revoked) keys and its agents, by name."""
+
+    keys: tuple[str, ...]
+    agents: tuple[str, ...]
+
+
+_SETUP_LIMIT = 500  # names for a hint and its did-you-mean; a workspace rarely has more
+
+
+def setup_state(conn: Connection, *, workspace_id: str) -> SetupState:
+    """The names a no-matching-agent hint needs (read only when no agent answers)."""
+    keys = conn.execute(
+        select(_KEYS.c.name)
+        .where(_KEYS.c.workspace_id == workspace_id, _KEYS.c.status != "revoked")
+        .order_by(_KEYS.c.name)
+        .limit(_SETUP_LIMIT)
+    ).scalars()
+    agents = conn.execute(
+        select(_AGENTS.c.name)
+        .where(_AGENTS.c.workspace_id == workspace_id)
+        .order_by(_AGENTS.c.name)
+        .limit(_SETUP_LIMIT)
+    ).scalars()
+    return SetupState(keys=tuple(keys), agents=tuple(agents))

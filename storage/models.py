@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-def utcnow() -> dt.datetime:
+def naive_utcnow() -> dt.datetime:
     """Now in UTC as a naive datetime: every timestamp column holds naive UTC on both backends."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -38,7 +38,7 @@ class Workspace(SQLModel, table=True):
     digest_time: str = Field(default="09:00", max_length=5)
     digest_enabled: bool = Field(default=True)
     default_agent_id: str | None = Field(default=None, max_length=32)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class VaultMeta(SQLModel, table=True):
@@ -50,7 +50,7 @@ class VaultMeta(SQLModel, table=True):
     key_fingerprint: str = Field(max_length=32)
     check_nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     check_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
     rotated_at: NaiveDatetime | None = None
 
 
@@ -72,7 +72,7 @@ class ProviderKey(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)  # active | failing | revoked
     status_reason: str | None = Field(default=None, max_length=200)
     created_by: str = Field(default="", max_length=64)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
     rotated_at: NaiveDatetime | None = None
     last_used_at: NaiveDatetime | None = None
 
@@ -93,8 +93,8 @@ class Agent(SQLModel, table=True):
     temperature: float | None = None
     show_cost: bool = Field(default=False)
     created_by: str = Field(default="", max_length=64)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
-    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
+    updated_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class ChannelBinding(SQLModel, table=True):
@@ -109,7 +109,7 @@ class ChannelBinding(SQLModel, table=True):
     agent_id: str = Field(foreign_key="agents.id", index=True, max_length=32)
     all_messages: bool = Field(default=False)
     created_by: str = Field(default="", max_length=64)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class Admin(SQLModel, table=True):
@@ -120,7 +120,7 @@ class Admin(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspaces.id", primary_key=True, max_length=64)
     user_id: str = Field(primary_key=True, max_length=64)
     granted_by: str = Field(default="", max_length=64)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class Budget(SQLModel, table=True):
@@ -131,21 +131,29 @@ class Budget(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=64)
-    target: str = Field(max_length=64)  # "workspace" or "agent:<agent id>"
+    # "workspace", "agent:<agent id>", "user:<member id>" or "each-user"
+    target: str = Field(max_length=64)
     agent_id: str | None = Field(default=None, foreign_key="agents.id", max_length=32)
+    member_id: str | None = Field(default=None, max_length=64)  # the member of a "user:" budget
     period: str = Field(max_length=8)  # day | month
     limit_pusd: int = Field(sa_column=Column(BigInteger, nullable=False))
+    soft: bool = Field(default=False)  # a soft limit never refuses; it only alerts
     created_by: str = Field(default="", max_length=64)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class BudgetCounter(SQLModel, table=True):
-    """Spent and reserved money of one budget in one period (the atomic counter row)."""
+    """Spent and reserved money of one budget in one period (the atomic counter row).
+
+    `member` is "" for a budget shared by its whole scope; an `each-user` budget keeps
+    one counter per member and period.
+    """
 
     __tablename__ = "budget_counters"
 
     budget_id: int = Field(foreign_key="budgets.id", primary_key=True)
     period_start: str = Field(primary_key=True, max_length=10)  # "2026-11-27" or "2026-11"
+    member: str = Field(default="", primary_key=True, max_length=64)
     spent_pusd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     reserved_pusd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     alert80_sent: bool = Field(default=False)
@@ -166,6 +174,7 @@ class BudgetLease(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)  # one per call, shared by its budgets
     budget_id: int = Field(primary_key=True)
     period_start: str = Field(max_length=10)
+    member: str = Field(default="", max_length=64)  # the counter's member ("" when shared)
     amount_pusd: int = Field(sa_column=Column(BigInteger, nullable=False))
     expires_at: NaiveDatetime = Field(index=True)
 
@@ -189,6 +198,8 @@ class UsageEvent(SQLModel, table=True):
     event_id: str | None = Field(default=None, max_length=128)
     status: str = Field(max_length=24)  # ok | estimated | refused | rate_limited | failed | ...
     error_kind: str | None = Field(default=None, max_length=32)
+    # One word of storage.outcomes.OUTCOMES: what usage, me, the digest and the export count.
+    outcome: str = Field(default="ok", max_length=16)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -203,7 +214,7 @@ class UsageEvent(SQLModel, table=True):
     cache_write_price_mtok: str | None = Field(default=None, max_length=40)
     latency_ms: int | None = None
     provider_request_id: str | None = Field(default=None, max_length=200)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -219,7 +230,7 @@ class AuditEvent(SQLModel, table=True):
     target: str = Field(default="", max_length=200)
     outcome: str = Field(max_length=32)  # ok | denied | error | refused
     detail: str = Field(default="", max_length=300)
-    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class DigestRun(SQLModel, table=True):
@@ -231,7 +242,7 @@ class DigestRun(SQLModel, table=True):
     day: str = Field(primary_key=True, max_length=10)
     status: str = Field(default="claimed", max_length=16)  # claimed | posted | failed
     claimed_by: str = Field(default="", max_length=100)
-    claimed_at: NaiveDatetime = Field(default_factory=utcnow)
+    claimed_at: NaiveDatetime = Field(default_factory=naive_utcnow)
     posted_at: NaiveDatetime | None = None
 
 
@@ -241,7 +252,7 @@ class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "processed_events"
 
     event_key: str = Field(primary_key=True, max_length=200)
-    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow, index=True)
 
 
 class PendingForm(SQLModel, table=True):
@@ -261,4 +272,25 @@ class PendingForm(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=32)
     base_url: str | None = Field(default=None, max_length=500)
     verify: bool = Field(default=True)
-    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow, index=True)
+
+
+class ApprovalRequest(SQLModel, table=True):
+    """A member's request to pass a budget once ("Ask an admin"); never the message itself."""
+
+    __tablename__ = "approval_requests"
+
+    id: str = Field(primary_key=True, max_length=16)  # 8 random base32 characters
+    workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=64)
+    member_id: str = Field(max_length=64)
+    agent_name: str = Field(default="", max_length=64)
+    budget_id: int  # no foreign key: `limit clear` may delete the budget meanwhile
+    budget_label: str = Field(default="", max_length=120)
+    period_start: str = Field(max_length=10)
+    worst_pusd: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # pending | asked | approved | denied | expired | used
+    state: str = Field(default="pending", max_length=16)
+    allowance_pusd: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    decided_by: str | None = Field(default=None, max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=naive_utcnow)
+    expires_at: NaiveDatetime

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, case, func
 from sqlmodel import Session, col, select
 
 from storage.models import UsageEvent
+from storage.outcomes import OUTCOMES, REFUSALS
 
 _GROUP_COLUMNS: dict[str, Any] = {
     "agent": UsageEvent.agent_name,
@@ -18,22 +19,29 @@ _GROUP_COLUMNS: dict[str, Any] = {
     "model": UsageEvent.model,
     "user": UsageEvent.user_id,
 }
-_ANSWERED = ("ok", "estimated")
 
 
 @dataclass(frozen=True, slots=True)
 class UsageLine:
-    """Totals of one group (or of everything): calls, tokens, exact cost and flags."""
+    """Totals of one group (or of everything): outcomes, tokens, exact cost and flags."""
 
     group: str
-    calls: int  # rows that reached the provider (not refused by a budget)
-    refused: int
-    failed: int
+    outcomes: dict[str, int]  # every word of storage.outcomes.OUTCOMES -> rows
     input_tokens: int
     output_tokens: int
     cost_pusd: int
     unpriced: int
     estimated: int
+
+    @property
+    def calls(self) -> int:
+        """Rows that reached the provider (every outcome but the refusals)."""
+        return sum(n for word, n in self.outcomes.items() if word not in REFUSALS)
+
+    @property
+    def refused(self) -> int:
+        """Rows refused before any provider call (budget, key or leak)."""
+        return sum(self.outcomes[word] for word in REFUSALS)
 
     @property
     def tokens(self) -> int:
@@ -46,11 +54,9 @@ def _count(condition: ColumnElement[bool]) -> Any:
 
 
 def _measures() -> list[Any]:
-    status = col(UsageEvent.status)
+    outcome = col(UsageEvent.outcome)
     return [
-        _count(status != "refused"),
-        _count(status == "refused"),
-        _count(status.not_in(("refused", *_ANSWERED))),
+        *(_count(outcome == word) for word in OUTCOMES),
         func.coalesce(func.sum(UsageEvent.input_tokens), 0),
         func.coalesce(func.sum(UsageEvent.output_tokens), 0),
         func.coalesce(func.sum(UsageEvent.cost_pusd), 0),
@@ -62,7 +68,8 @@ def _measures() -> list[Any]:
 def _line(group: str, values: Sequence[Any]) -> UsageLine:
     # PostgreSQL sums BIGINT into NUMERIC; int() makes both backends alike.
     nums = [int(value or 0) for value in values]
-    return UsageLine(group, *nums)
+    outcomes = dict(zip(OUTCOMES, nums[: len(OUTCOMES)], strict=True))
+    return UsageLine(group, outcomes, *nums[len(OUTCOMES) :])
 
 
 def usage_total(session: Session, *, workspace_id: str, since: dt.datetime) -> UsageLine:
@@ -72,6 +79,27 @@ def usage_total(session: Session, *, workspace_id: str, since: dt.datetime) -> U
     )
     row = session.exec(stmt).one()
     return _line("total", tuple(row))
+
+
+def outcome_counts(
+    session: Session,
+    *,
+    workspace_id: str,
+    start: dt.datetime,
+    end: dt.datetime | None = None,
+    user_id: str | None = None,
+) -> dict[str, int]:
+    """Rows per outcome word in [start, end) (naive UTC), of one member if `user_id`; every
+    word present, zeros included (`storage.outcomes.summary` words them)."""
+    stmt = select(*(_count(col(UsageEvent.outcome) == word) for word in OUTCOMES)).where(
+        UsageEvent.workspace_id == workspace_id, UsageEvent.created_at >= start
+    )
+    if end is not None:
+        stmt = stmt.where(UsageEvent.created_at < end)
+    if user_id is not None:
+        stmt = stmt.where(UsageEvent.user_id == user_id)
+    row = session.exec(stmt).one()
+    return dict(zip(OUTCOMES, (int(value or 0) for value in row), strict=True))
 
 
 def usage_by(

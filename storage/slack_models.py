@@ -10,7 +10,7 @@ from pydantic import NaiveDatetime
 from sqlalchemy import Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from storage.models import utcnow
+from storage.models import naive_utcnow
 
 
 class SlackInstallation(SQLModel, table=True):
@@ -36,7 +36,7 @@ class SlackInstallation(SQLModel, table=True):
     key_version: str = Field(max_length=32)  # fingerprint of the master key that sealed them
     token_expires_at: NaiveDatetime | None = None
     installer_user_id: str | None = Field(default=None, max_length=32)
-    installed_at: NaiveDatetime = Field(default_factory=utcnow)
+    installed_at: NaiveDatetime = Field(default_factory=naive_utcnow)
 
 
 class SlackOAuthState(SQLModel, table=True):

@@ -54,7 +54,7 @@ async def run(url: str, workspace: str, go: Path, turns: int) -> dict[str, objec
     for sink in sinks:
         if [r.kind for r in sink.replies] == ["stream"]:
             ok += 1
-        elif len(sink.replies) == 1 and sink.last.text.startswith("Budget exhausted"):
+        elif len(sink.replies) == 1 and sink.last.text.startswith("Over budget"):
             refused += 1
         else:
             odd.append(" | ".join(r.text[:120] for r in sink.replies))

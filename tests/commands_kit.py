@@ -54,6 +54,7 @@ class RecordingSink:
     files: list[SentFile] = field(default_factory=list)
     forms: list[SecretForm] = field(default_factory=list)
     streamed: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
 
     async def send(self, text: str, *, private: bool = False) -> None:
         """Record a whole reply."""
@@ -74,6 +75,11 @@ class RecordingSink:
     async def open_secret_form(self, form: SecretForm) -> None:
         """Record a form the adapter would open."""
         self.forms.append(form)
+
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """Record a budget refusal (its Ask-an-admin request id in `request_ids`)."""
+        self.sent.append(Sent(text, True))
+        self.request_ids.append(request_id)
 
     @property
     def text(self) -> str:

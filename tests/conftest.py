@@ -27,6 +27,7 @@ from bot.vault.masterkey import generate_key
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from tests.logcapture import LogCapture
+from tests.netguard import sitecustomize as netguard
 from tests.turnkit import World, make_services
 
 BACKEND = os.environ.get("BYOKBOT_TEST_DB", "sqlite").strip().lower()
@@ -35,10 +36,36 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# The fixtures through which a test depends on the run's backend.
+BACKEND_FIXTURES = frozenset({"database_url", "empty_database_url"})
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Reject an unknown backend before any test runs."""
+    """Reject an unknown backend, and keep the test process on this machine."""
+    netguard.install()
     if BACKEND not in ("sqlite", "postgres"):
         raise pytest.UsageError(f"BYOKBOT_TEST_DB must be sqlite or postgres, not {BACKEND!r}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL run, run only the tests whose outcome depends on the backend.
+
+    `make test` runs the suite twice, once per backend. A test that never touches the
+    run's database (grammar, wire formats, tests that name `pg_url`/`sqlite_url` and so
+    run the same either way) proves nothing new the second time, so the PostgreSQL run
+    deselects it (deselected, not skipped: the SQLite run has already run it).
+    `BYOKBOT_TEST_ALL=1` runs everything on either backend.
+    """
+    if BACKEND != "postgres" or os.environ.get("BYOKBOT_TEST_ALL") == "1":
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        (keep if names & BACKEND_FIXTURES else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 class PostgresServer:

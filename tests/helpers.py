@@ -23,12 +23,17 @@ def byokbot_command() -> list[str]:
     return [sys.executable, "-m", "bot.cli"]
 
 
+NETGUARD = str(Path(__file__).resolve().parent / "netguard")
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Only PATH/HOME-like variables plus `extra`: no BYOKBOT_*, SLACK_* or keys leak in."""
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     env.update({"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     if extra:
         env.update(extra)
+    # Every process a test starts stays on this machine (tests/netguard/sitecustomize.py).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (NETGUARD, env.get("PYTHONPATH", "")) if p)
     return env
 
 

@@ -194,7 +194,7 @@ async def test_a_live_call_settling_after_its_lease_expired_is_charged_once(
     assert held > to_pico(Decimal("0.0005"))
     # Still leased: the other replica is refused.
     other_clock.now = NOW + LEASE - dt.timedelta(seconds=5)
-    assert (await talk(other_core, world, "<@UBOT> hi")).last.text.startswith("Budget exhausted")
+    assert (await talk(other_core, world, "<@UBOT> hi")).last.text.startswith("Over budget")
     # The lease has expired: the other replica's call sweeps it and goes through.
     other_clock.now = NOW + LEASE + dt.timedelta(seconds=1)
     assert (await talk(other_core, world, "<@UBOT> hi")).last.kind == "stream"
@@ -294,7 +294,7 @@ def test_a_killed_process_leaves_its_reservation_until_the_lease_expires(
 
         # Before expiry the reservation holds: another real process is refused.
         refused = run_byokbot("shell", env=env, cwd=tmp_path, stdin="One about lions\n")
-        assert "Budget exhausted" in refused.stdout, refused.stdout + refused.stderr
+        assert "Over budget" in refused.stdout, refused.stdout + refused.stderr
         assert int(str(_scalar(engine, "SELECT reserved_pusd FROM budget_counters"))) == held
 
         # Another replica whose clock is past the lease: its call sweeps the lease and goes
@@ -310,9 +310,7 @@ def test_a_killed_process_leaves_its_reservation_until_the_lease_expires(
                 await services.providers.aclose()
             return sink.last.kind if sink.last.kind == "stream" else sink.last.text
 
-        assert asyncio.run(call_at(expires - dt.timedelta(seconds=5))).startswith(
-            "Budget exhausted"
-        )
+        assert asyncio.run(call_at(expires - dt.timedelta(seconds=5))).startswith("Over budget")
         if (expires + dt.timedelta(seconds=1)).month != expires.month:
             pytest.skip("the lease ends in the next month's budget period")
         assert asyncio.run(call_at(expires + dt.timedelta(seconds=1))) == "stream"

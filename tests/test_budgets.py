@@ -104,8 +104,10 @@ def test_later_refusal_releases_earlier_reservations(services: Services) -> None
     # The refusal is caught inside the transaction, which then commits.
     with services.engine.begin() as conn, pytest.raises(BudgetExceeded) as refused:
         reservations.reserve(conn, held, amount_pusd=amount)
-    assert refused.value.budget == "the workspace" and refused.value.period == "day"
-    assert "daily budget of the workspace ($0.10)" in str(refused.value)
+    assert refused.value.budget == "the workspace's daily limit" and refused.value.period == "day"
+    assert (refused.value.budget_id, refused.value.scope) == (ws_budget, "workspace")
+    assert refused.value.left == Decimal("0.10") and refused.value.limit == Decimal("0.10")
+    assert "the workspace's daily limit has $0.10 left of $0.10" in str(refused.value)
     for budget_id in (agent_budget, ws_budget):  # nothing stays held anywhere
         with services.engine.connect() as conn:
             state = read_counter(conn, budget_id=budget_id, period_start="2026-11-27")
@@ -206,7 +208,7 @@ async def test_agent_budget_does_not_limit_other_agents(
     world.bind(capped, "C1")
     world.budget("0.000001", agent_id=capped)
     core = Core(services)
-    assert "agent capped" in (await talk(core, world, "<@UBOT> hi")).last.text
+    assert "capped's daily limit" in (await talk(core, world, "<@UBOT> hi")).last.text
     assert (await talk(core, world, "<@UBOT> free hi")).last.kind == "stream"
 
 
@@ -223,7 +225,7 @@ async def test_new_period_starts_from_zero(services: Services, openai_fake: Fake
     core = Core(services)
     assert (await talk(core, world, "<@UBOT> hi")).last.kind == "stream"
     refused = await talk(core, world, "<@UBOT> hi")
-    assert "resets 2026-11-28 00:00 UTC" in refused.last.text
+    assert "It resets at 00:00 UTC (in 10 min)." in refused.last.text
     clock.now = dt.datetime(2026, 11, 28, 0, 1, tzinfo=UTC)
     assert (await talk(core, world, "<@UBOT> hi")).last.kind == "stream"
 
@@ -243,7 +245,7 @@ async def test_unpriced_model_still_stops_at_an_exhausted_budget(
     assert (await talk(core, world, "<@UBOT> hi", channel="C2")).last.kind == "stream"
     assert (await talk(core, world, "<@UBOT> hi", channel="C1")).last.kind == "stream"
     stopped = await talk(core, world, "<@UBOT> hi", channel="C2")
-    assert stopped.last.text.startswith("Budget exhausted")
+    assert stopped.last.text.startswith("Over budget")
     rows = world.usage_rows()
     assert [(r.model, r.status, r.priced) for r in rows] == [
         ("house-model-x", "ok", False),

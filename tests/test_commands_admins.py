@@ -18,6 +18,8 @@ EXAMPLES: dict[tuple[str, ...], str] = {
     ("key", "rotate"): f"key rotate prod {SECRET} --no-verify",
     ("key", "revoke"): "key revoke prod",
     ("key", "test"): "key test prod",
+    ("key", "delete"): "key delete prod",
+    ("models",): "models prod gpt",
     ("agent", "create"): "agent create critic --key prod --model gpt-4o",
     ("agent", "set"): "agent set writer --model gpt-4o",
     ("agent", "list"): "agent list",
@@ -39,10 +41,12 @@ EXAMPLES: dict[tuple[str, ...], str] = {
     ("admins", "remove"): "admins remove @trusted",
     ("admins", "list"): "admins list",
     ("audit",): "audit 50",
+    ("approve",): "approve ABCD2345 0.05",
+    ("deny",): "deny ABCD2345",
 }
 _TABLES = (
     "workspaces", "provider_keys", "agents", "channel_bindings", "admins", "budgets",
-    "budget_counters", "usage_events", "digest_runs",
+    "budget_counters", "usage_events", "digest_runs", "approval_requests",
 )  # fmt: skip
 
 
@@ -71,7 +75,7 @@ async def bot(engine: Engine, master_key: str) -> AsyncIterator[Bot]:
 
 
 def test_examples_cover_every_management_command() -> None:
-    assert set(EXAMPLES) == {spec.path for spec in SPECS} - {("help",)}
+    assert set(EXAMPLES) == {spec.path for spec in SPECS} - {("help",), ("me",)}
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES), ids=" ".join)
@@ -89,9 +93,13 @@ async def test_non_admins_are_refused_privately_audited_and_change_nothing(
     assert len(rows) == audits + 1
     denied = rows[-1]
     assert (denied.actor_id, denied.outcome) == ("mallory", "denied")
-    assert denied.action == {"usage": "usage.report", "audit": "audit.view"}.get(
-        ".".join(path), ".".join(path)
-    )
+    assert denied.action == {
+        "usage": "usage.report",
+        "audit": "audit.view",
+        "models": "models.list",
+        "approve": "approval.approve",
+        "deny": "approval.deny",
+    }.get(".".join(path), ".".join(path))
     assert SECRET not in denied.target + denied.detail
 
 

@@ -83,18 +83,18 @@ async def test_digest_now(bot: Bot, engine: Engine) -> None:
     assert (today["workspace_id"], today["channel_id"]) == ("console", "ops")
     assert "*AI usage today so far — console*" in today["text"]
     assert "Friday 27 November 2026, until 10:00 (UTC)" in today["text"]
-    assert "*Spend $2.0000* · 1 request" in today["text"]
+    assert "*Spend $2.00* · 1 request" in today["text"]
     assert today["file"][0] == "digest-2026-11-27.png"
     assert (await bot.run("digest now TODAY")).last.startswith("digest of today so far")
 
     yesterday = await bot.run("digest now yesterday")
     assert yesterday.last == "digest of 2026-11-26 posted in #ops."
     assert "Thursday 26 November 2026 (UTC)" in poster.posts[-1]["text"]
-    assert "*Spend $0.2500* · 1 request" in poster.posts[-1]["text"]
+    assert "*Spend $0.25* · 1 request" in poster.posts[-1]["text"]
 
     day = await bot.run("digest now 2026-11-20")
     assert day.last == "digest of 2026-11-20 posted in #ops."
-    assert "*Spend $0.5000*" in poster.posts[-1]["text"]
+    assert "*Spend $0.50*" in poster.posts[-1]["text"]
     assert poster.posts[-1]["file"][0] == "digest-2026-11-20.png"
     quiet = await bot.run("digest now 2026-11-21")
     assert quiet.last == "digest of 2026-11-21 posted in #ops."

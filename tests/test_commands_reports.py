@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage.models import UsageEvent
+from storage.outcomes import outcome_of
 from storage.workspaces import ensure_workspace
 from tests.commands_kit import Bot, audit_rows, make_services
 
@@ -35,6 +36,8 @@ def _event(**fields: object) -> UsageEvent:
         "created_at": _at(1),
     }
     base.update(fields)
+    kind = base.get("error_kind")
+    base.setdefault("outcome", outcome_of(str(base["status"]), None if kind is None else str(kind)))
     return UsageEvent.model_validate(base)
 
 
@@ -73,15 +76,16 @@ async def test_usage_by_agent_with_exact_cost_and_flags(bot: Bot) -> None:
     lines = text.splitlines()
     assert lines[0] == "Usage since 30d (2026-10-28 12:00 UTC), by agent:"
     assert lines[1] == (
-        "Total: $0.00532345679 · 6 calls · 1,704 tokens · 1 unpriced (not in the cost)"
-        " · 1 estimated · 1 failed · 1 refused by a limit"
+        "Total: $0.0053 · 6 calls · 1,704 tokens · 1 unpriced (not in the cost)"
+        " · 1 estimated · outcomes: 5 ok, 1 error, 1 refused_budget"
     )
     assert (
         lines[2]
         == "• critic: $0.0042 · 2 calls · 1,254 tokens · 1 unpriced (not in the cost) · 1 estimated"
+        " · outcomes: 2 ok"
     )
     assert lines[3] == (
-        "• writer: $0.00112345679 · 4 calls · 450 tokens · 1 failed · 1 refused by a limit"
+        "• writer: $0.0011 · 4 calls · 450 tokens · outcomes: 3 ok, 1 error, 1 refused_budget"
     )
     assert len(lines) == 4
 
@@ -91,21 +95,21 @@ async def test_usage_by_agent_with_exact_cost_and_flags(bot: Bot) -> None:
     [
         ("key", "• claude: $0.0042 · 1 call · 1,234 tokens · 1 estimated"),
         ("model", "• claude-sonnet-4-5: $0.0042 · 1 call · 1,234 tokens · 1 estimated"),
-        ("user", "• @U1: $0.00432345679 · 5 calls · 1,404 tokens"),
+        ("user", "• @U1: $0.0043 · 5 calls · 1,404 tokens"),
     ],
 )
 async def test_usage_by_each_dimension(bot: Bot, by: str, first: str) -> None:
     lines = (await bot.run(f"usage --by {by}")).last.splitlines()
     assert lines[0].endswith(f"by {by}:")
     assert lines[2].startswith(first)
-    assert lines[1].startswith("Total: $0.00532345679 · 6 calls")
+    assert lines[1].startswith("Total: $0.0053 · 6 calls")
 
 
 async def test_since_windows(bot: Bot) -> None:
     week = (await bot.run("usage --since 60d")).last.splitlines()
-    assert week[1].startswith("Total: $1.00532345679 · 7 calls · 1,709 tokens")
+    assert week[1].startswith("Total: $1.01 · 7 calls · 1,709 tokens")
     day = (await bot.run("usage --since 1d")).last.splitlines()
-    assert day[1].startswith("Total: $0.005323456789 · 5 calls")  # the 2-day-old row is out
+    assert day[1].startswith("Total: $0.0053 · 5 calls")  # the 2-day-old row is out
     calendar = (await bot.run("usage --since 2026-11-27")).last.splitlines()
     assert calendar[0] == "Usage since 2026-11-27 (2026-11-27 00:00 UTC), by agent:"
     assert calendar[1].startswith("Total: $0.001 · 1 call · 300 tokens")
@@ -117,7 +121,7 @@ async def test_calendar_day_is_midnight_in_the_workspace_timezone(bot: Bot) -> N
     await bot.run("digest at 09:00 Pacific/Kiritimati")  # UTC+14
     text = (await bot.run("usage --since 2026-11-27")).last.splitlines()
     assert text[0] == "Usage since 2026-11-27 (2026-11-27 00:00 +14), by agent:"
-    assert text[1].startswith("Total: $0.005323456789 · 5 calls")  # from 2026-11-26 10:00 UTC
+    assert text[1].startswith("Total: $0.0053 · 5 calls")  # from 2026-11-26 10:00 UTC
 
 
 async def test_export_is_a_private_csv_with_exact_decimals(bot: Bot, engine: Engine) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from psycopg import sql
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from bot.boundary import SecretForm
 from bot.commands import UNAVAILABLE
@@ -18,6 +16,7 @@ from bot.providers import Providers
 from storage.engine import make_engine
 from tests.commands_kit import SECRET, Bot, RecordingSink, make_services
 from tests.logcapture import LogCapture
+from tests.outage import DatabaseSwitch
 
 
 async def test_unreachable_database_answers_temporarily_unavailable(
@@ -35,24 +34,6 @@ async def test_unreachable_database_answers_temporarily_unavailable(
     dead.dispose()
 
 
-def _allow_connections(pg_url: str, *, allow: bool) -> None:
-    url = make_url(pg_url)
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(url.database or ""), sql.Literal(allow)
-            )
-        )
-        if not allow:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (url.database,),
-            )
-
-
 async def test_postgres_outage_and_recovery(pg_url: str, master_key: str) -> None:
     engine = make_engine(pg_url)
     services = make_services(engine, master_key=master_key)
@@ -60,12 +41,13 @@ async def test_postgres_outage_and_recovery(pg_url: str, master_key: str) -> Non
     try:
         await bot.run(f"key add openai prod {SECRET} --no-verify")
         assert "prod" in (await bot.run("key list")).last
-        _allow_connections(pg_url, allow=False)
+        switch = DatabaseSwitch(pg_url)
+        switch.cut()
         try:
             assert (await bot.run("key list")).last == UNAVAILABLE
             assert (await bot.run("agent create w --key prod --model m")).last == UNAVAILABLE
         finally:
-            _allow_connections(pg_url, allow=True)
+            switch.restore()
         # No restart, no reconnect call: the pool replaces the dropped connections itself.
         assert "prod" in (await bot.run("key list")).last
         assert "created" in (await bot.run("agent create w --key prod --model m")).last

@@ -69,7 +69,7 @@ async def test_posts_once_when_the_workspace_reaches_its_digest_time(engine: Eng
 
     [post] = poster.posts
     assert (post["workspace_id"], post["channel_id"]) == (WS, "C-digest")
-    assert "*Spend $3.0000*" in post["text"] and "Thursday 26 November 2026" in post["text"]
+    assert "*Spend $3.00*" in post["text"] and "Thursday 26 November 2026" in post["text"]
     name, png = post["file"]
     assert name == "digest-2026-11-26.png" and png.startswith(PNG_SIGNATURE)
     assert Image.open(io.BytesIO(png)).text["Days"].endswith("2026-11-26")  # type: ignore[attr-defined]
@@ -99,12 +99,12 @@ async def test_each_workspace_has_its_own_time_zone_and_channel(engine: Engine) 
     assert await run_due_digests(services) == 1
     [la] = poster.posts
     assert la["channel_id"] == "C-la" and la["file"][0] == "digest-2026-11-26.png"
-    assert "*Spend $1.0000*" in la["text"]  # 20:00 UTC on the 26th is 12:00 PST that day
+    assert "*Spend $1.00*" in la["text"]  # 20:00 UTC on the 26th is 12:00 PST that day
     clock.now = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)  # 18:00 JST on the 28th
     assert await run_due_digests(services) == 1
     tokyo = poster.posts[1]
     assert tokyo["channel_id"] == "C-tk" and tokyo["file"][0] == "digest-2026-11-27.png"
-    assert "*Spend $2.0000*" in tokyo["text"]  # 20:00 UTC on the 26th is 05:00 JST the 27th
+    assert "*Spend $2.00*" in tokyo["text"]  # 20:00 UTC on the 26th is 05:00 JST the 27th
 
 
 async def test_workspaces_without_channel_disabled_or_without_poster_are_skipped(

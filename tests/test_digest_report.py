@@ -113,9 +113,9 @@ def test_figures_are_exact_to_the_pico_dollar(engine: Engine) -> None:
     assert sum(line.figures.spend for line in report.by_agent) == report.total.spend
 
     text = render_text(report)
-    assert "*Spend $3.7347*" in text
+    assert "*Spend $3.73*" in text
     assert "5 requests · 2,320 tokens" in text
-    assert "• `writer` $3.2347 (+61.7% vs day before) · 3 requests" in text
+    assert "• `writer` $3.23 (+61.7% vs day before) · 3 requests" in text
     assert "`my-local` (1)" in text and "without a published price" in text
     assert "reserved estimate" in text
     assert "$100" not in text  # the planted $100 rows outside the day never show
@@ -130,9 +130,9 @@ def test_change_against_day_before_and_seven_day_average(engine: Engine) -> None
     assert report.week_average.requests == Decimal(9) / 7
     text = render_text(report)
     # (3.734667890123 - 2.25) / 2.25 = +65.985…%; (3.734667890123 - 0.75) / 0.75 = +397.955…%
-    assert "vs the day before ($2.2500 · 3 requests" in text
+    assert "vs the day before ($2.25 · 3 requests" in text
     assert "spend +66.0%" in text
-    assert "vs the 7-day average ($0.7500 · 1.3 requests" in text
+    assert "vs the 7-day average ($0.75 · 1.3 requests" in text
     assert "spend +398.0%" in text
     assert change(Decimal(3), Decimal(4)) == "-25.0%"
     assert change(Decimal(0), Decimal(0)) == "±0%"
@@ -225,12 +225,12 @@ def test_budgets_show_their_current_period(engine: Engine) -> None:
     assert daily.spent == Decimal("0.4") and daily.spent_on_day == Decimal("4.8")
     assert lines[("coder", "month")].spent == 0
     text = render_text(report)
-    assert "• workspace, monthly limit $50.0000: $12.3450 (24.7%) this month so far" in text
+    assert "• workspace, monthly limit $50.00: $12.35 (24.7%) this month so far" in text
     assert (
-        "• agent `writer`, daily limit $5.0000: $0.4000 (8.0%) today so far;"
-        " $4.8000 (96.0%) on Thu 26 Nov"
+        "• agent `writer`, daily limit $5.00: $0.40 (8.0%) today so far;"
+        " $4.80 (96.0%) on Thu 26 Nov"
     ) in text
-    assert "• agent `coder`, monthly limit $2.0000: $0.0000 (0.0%) this month so far" in text
+    assert "• agent `coder`, monthly limit $2.00: $0.00 (0.0%) this month so far" in text
 
 
 def test_failed_keys_are_listed_with_what_to_do(engine: Engine) -> None:
@@ -347,7 +347,7 @@ def test_long_breakdowns_are_cut_and_summarised(engine: Engine) -> None:
     text = render_text(report)
     by_agent = text.split("*By agent*")[1].split("*By key*")[0]
     assert by_agent.count("• `agent-") == 10
-    assert "• … and 3 more, $6.0000 together" in by_agent  # agents 00-02: $1 + $2 + $3
+    assert "• … and 3 more, $6.00 together" in by_agent  # agents 00-02: $1 + $2 + $3
 
 
 def test_top_five_members_by_spend(engine: Engine) -> None:
@@ -370,11 +370,11 @@ def test_top_five_members_by_spend(engine: Engine) -> None:
     assert report.top_members[1].previous.spend == Decimal(1)
     members = render_text(report).split("*Top members*\n")[1].split("\n\n")[0].splitlines()
     assert members == [
-        "• <@U6> $7.5000 (new vs day before) · 2 requests · 300 tokens",
-        "• <@U5> $6.0000 (+500.0% vs day before) · 1 request · 150 tokens",
-        "• <@U4> $5.0000 (new vs day before) · 1 request · 150 tokens",
-        "• <@U3> $4.0000 (new vs day before) · 1 request · 150 tokens",
-        "• <@U2> $3.0000 (new vs day before) · 1 request · 150 tokens",
+        "• <@U6> $7.50 (new vs day before) · 2 requests · 300 tokens",
+        "• <@U5> $6.00 (+500.0% vs day before) · 1 request · 150 tokens",
+        "• <@U4> $5.00 (new vs day before) · 1 request · 150 tokens",
+        "• <@U3> $4.00 (new vs day before) · 1 request · 150 tokens",
+        "• <@U2> $3.00 (new vs day before) · 1 request · 150 tokens",
     ]
 
 
@@ -415,3 +415,43 @@ def test_chart_reads_at_a_glance() -> None:
     assert axes.get_title(loc="left").startswith("Acme")
     without = spend_figure(days=days, spend=spend, title="Acme", highlight=days[-1])
     assert not [line for line in without.axes[0].get_lines() if line.get_linestyle() == "--"]
+
+
+def test_member_and_soft_budgets_are_shown_as_such(engine: Engine) -> None:
+    from storage.models import Budget, BudgetCounter
+
+    add_workspace(engine, WS, timezone=PARIS)
+    with session_scope(engine) as session:
+        soft = Budget(
+            workspace_id=WS, target="workspace", period="month", limit_pusd=USD, soft=True
+        )
+        each = Budget(workspace_id=WS, target="each-user", period="month", limit_pusd=2 * USD)
+        own = Budget(
+            workspace_id=WS, target="user:U7", member_id="U7", period="month", limit_pusd=USD
+        )
+        session.add_all([soft, each, own])
+        session.flush()
+        assert soft.id and each.id and own.id
+        session.add_all(
+            [
+                BudgetCounter(budget_id=soft.id, period_start="2026-11", spent_pusd=USD * 3 // 2),
+                BudgetCounter(
+                    budget_id=each.id, period_start="2026-11", member="U1", spent_pusd=USD
+                ),
+                BudgetCounter(
+                    budget_id=each.id, period_start="2026-11", member="U2", spent_pusd=USD // 2
+                ),
+                BudgetCounter(budget_id=own.id, period_start="2026-11", spent_pusd=USD // 4),
+            ]
+        )
+    add_usage(engine, WS, at=local_utc(PARIS, 2026, 11, 26, 12), cost_pusd=USD)
+    text = render_text(report_for(engine, now=dt.datetime(2026, 11, 26, 23, 30, tzinfo=dt.UTC)))
+    assert (
+        "• workspace, monthly soft limit $1.00: $1.50 (150.0%) this month so far"
+        " — *over its soft limit*"
+    ) in text
+    assert (
+        "• each member, monthly limit $2.00: $1.00 (50.0%) this month so far"
+        " (the most by one member)"
+    ) in text
+    assert "• member <@U7>, monthly limit $1.00: $0.25 (25.0%) this month so far" in text

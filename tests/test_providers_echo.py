@@ -164,7 +164,7 @@ def test_an_echoing_provider_leaks_nothing_through_the_shell(
     assert "refused (HTTP 400" in out and "cut off" in out and "Fine, thanks." in out
     assert "could not test key prod" in out
     rows = _csv_rows(out)
-    assert len(rows) == 3 and {r["status"] for r in rows} >= {"ok", "failed"}
+    assert len(rows) == 3 and {r["outcome"] for r in rows} >= {"ok", "error"}
     logs = [p.read_bytes() for p in tmp_path.rglob("*.log")]
     everything = (out + result.stderr).encode() + b"".join(logs)
     assert_absent(everything, [SECRET], where="the console output, export, audit or logs")

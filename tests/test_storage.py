@@ -34,7 +34,7 @@ from storage.models import (
     ProviderKey,
     UsageEvent,
     Workspace,
-    utcnow,
+    naive_utcnow,
 )
 from storage.workspaces import ensure_workspace
 from tests.logcapture import LogCapture
@@ -114,7 +114,7 @@ def test_values_round_trip_exactly(engine: Engine) -> None:
         assert stored.ciphertext == blob
         assert stored.last_used_at == stamp and stored.last_used_at.tzinfo is None
         assert stored.created_at.tzinfo is None
-        assert abs(stored.created_at - utcnow()) < dt.timedelta(minutes=5)
+        assert abs(stored.created_at - naive_utcnow()) < dt.timedelta(minutes=5)
         assert session.exec(select(Budget.limit_pusd)).one() == huge
         assert session.exec(select(BudgetCounter.spent_pusd)).one() == huge
         total = session.exec(select(func.sum(UsageEvent.cost_pusd))).one()

@@ -145,8 +145,19 @@ async def test_budget_refusal_names_budget_and_reset(
     assert len(openai_fake.chat_requests) == 1
     line = second.last
     assert line.private and line.kind == "send"
-    assert "daily budget of agent writer" in line.text
-    assert "resets 2026-11-28 00:00 CET" in line.text
+    # One private message: which budget, what is left, the worst case and why, what to
+    # do, and when it resets (workspace timezone). Approvals may add a request line below.
+    assert line.text.splitlines()[0] == (
+        "Over budget: writer's daily limit has $0.000075 left of $0.00023, and this call"
+        " could cost up to $0.00016: ~28 prompt tokens + 256 max output tokens at"
+        " gpt-4o-mini's price. Send a shorter message, lower the agent's --max-tokens, or ask"
+        " an admin to raise the limit. It resets at 00:00 Europe/Berlin (in 8 h)."
+    )
+    audited = world.scalar(
+        "SELECT actor_id || '|' || target || '|' || outcome FROM audit_events"
+        " WHERE action = 'budget.refused'"
+    )
+    assert audited == "U1|writer's daily limit|refused"
     statuses = [r.status for r in world.usage_rows()]
     assert statuses == ["ok", "refused"]
     counter = world.counter(budget_id)
@@ -179,7 +190,7 @@ async def test_alerts_once_at_80_and_once_at_100(
     assert len(poster.posts) == 2 and "has reached its limit" in poster.posts[1][2]
     refused = await talk(core, world, "<@UBOT> hi")
     await talk(core, world, "<@UBOT> hi")
-    assert "Budget exhausted" in refused.last.text
+    assert "Over budget" in refused.last.text
     assert len(poster.posts) == 2  # still one alert per level
     assert [r.status for r in world.usage_rows()].count("ok") == 10
     assert [r.status for r in world.usage_rows()][-2:] == ["refused", "refused"]
@@ -404,6 +415,6 @@ async def test_limit_set_mid_period_counts_the_spend_already_made(
 
     third = await talk(core, world, "<@UBOT> three")
 
-    assert "daily budget of agent writer" in third.last.text
+    assert "Over budget: writer's daily limit has $0.00 left of" in third.last.text
     assert len(openai_fake.chat_requests) == 2
     assert world.counter(budget_id).spent_pusd == spent

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from bot.boundary import CommandRequest
 from bot.core import UNAVAILABLE, Core
@@ -16,40 +14,13 @@ from storage.engine import make_engine
 from tests.fakes.fixtures import *  # noqa: F403
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
+from tests.outage import DatabaseSwitch
 from tests.turnkit import RecordingSink, World, make_services, talk
 
 
-class Switch:
-    """Cuts a PostgreSQL database off (no new connections, existing ones killed) and back."""
-
-    def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        self.name = parsed.database
-        self.admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-            hide_password=False
-        )
-
-    def _run(self, query: sql.Composed) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(query)
-
-    def cut(self) -> None:
-        name = sql.Identifier(self.name or "")
-        self._run(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
-        self._run(
-            sql.SQL(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}"
-            ).format(sql.Literal(self.name))
-        )
-
-    def restore(self) -> None:
-        name = sql.Identifier(self.name or "")
-        self._run(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
-
-
 @pytest.fixture
-def switch(pg_url: str) -> Iterator[Switch]:
-    sw = Switch(pg_url)
+def switch(pg_url: str) -> Iterator[DatabaseSwitch]:
+    sw = DatabaseSwitch(pg_url)
     yield sw
     sw.restore()  # so the fixture can drop the database
 
@@ -69,7 +40,7 @@ async def services(pg_engine: Engine, master_key: str) -> AsyncIterator[Services
 
 
 async def test_outage_answers_unavailable_and_recovers(
-    services: Services, switch: Switch, openai_fake: FakeOpenAI
+    services: Services, switch: DatabaseSwitch, openai_fake: FakeOpenAI
 ) -> None:
     world = World(services)
     world.workspace()
@@ -100,7 +71,7 @@ async def test_outage_answers_unavailable_and_recovers(
 
 
 async def test_outage_after_reservation_still_never_calls_unchecked(
-    services: Services, switch: Switch, openai_fake: FakeOpenAI
+    services: Services, switch: DatabaseSwitch, openai_fake: FakeOpenAI
 ) -> None:
     """A cut between routing and reservation: the call is not made at all."""
     world = World(services)

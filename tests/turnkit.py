@@ -52,6 +52,7 @@ class RecordingSink:
 
     replies: list[Reply] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)  # approval requests of refusals
 
     async def send(self, text: str, *, private: bool = False) -> None:
         self.replies.append(Reply("send", text, private))
@@ -74,6 +75,10 @@ class RecordingSink:
     async def open_secret_form(self, form: SecretForm) -> None:
         self.replies.append(Reply("form", form.key_name, True))
 
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        self.replies.append(Reply("send", text, True))
+        self.request_ids.append(request_id)
+
     @property
     def texts(self) -> list[str]:
         return [r.text for r in self.replies]
@@ -89,6 +94,7 @@ class RecordingPoster:
     """A `ChannelPoster` that keeps every post."""
 
     posts: list[tuple[str, str, str]] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)  # posts with Approve / Deny
 
     async def post(
         self,
@@ -97,8 +103,11 @@ class RecordingPoster:
         channel_id: str,
         text: str,
         file: tuple[str, bytes] | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.posts.append((workspace_id, channel_id, text))
+        if request_id is not None:
+            self.request_ids.append(request_id)
 
 
 class Clock:
@@ -233,14 +242,30 @@ class World:
                 )
             )
 
-    def budget(self, usd: str, *, period: str = "day", agent_id: str | None = None) -> int:
+    def budget(
+        self,
+        usd: str,
+        *,
+        period: str = "day",
+        agent_id: str | None = None,
+        member: str | None = None,
+        each_user: bool = False,
+        soft: bool = False,
+    ) -> int:
+        target = "workspace" if agent_id is None else f"agent:{agent_id}"
+        if member is not None:
+            target = f"user:{member}"
+        elif each_user:
+            target = "each-user"
         with session_scope(self.engine) as session:
             row = Budget(
                 workspace_id=self.workspace_id,
-                target="workspace" if agent_id is None else f"agent:{agent_id}",
+                target=target,
                 agent_id=agent_id,
+                member_id=member,
                 period=period,
                 limit_pusd=to_pico(Decimal(usd)),
+                soft=soft,
             )
             session.add(row)
             session.flush()

@@ -17,14 +17,18 @@ from typing import Any
 import discord
 
 from adapters.discord import translation as tr
+from adapters.discord.approvals import ApprovalButtons
+from adapters.discord.buttons import Click
 from adapters.discord.client import (
     ByokClient,
+    ShardedByokClient,
     configure_gateway,
     configure_rest,
     quiet_library_loggers,
 )
 from adapters.discord.commands import build_group
 from adapters.discord.direct import HINT, DirectWorkspaces
+from adapters.discord.files import DiscordFiles
 from adapters.discord.history import reply_chain
 from adapters.discord.poster import DiscordPoster
 from adapters.discord.secret_form import submitted_secret
@@ -62,6 +66,7 @@ class DiscordAdapter:
         self._background = BackgroundWork("discord")
         self._direct = DirectWorkspaces()
         self._poster = DiscordPoster(lambda: self._client)
+        self._files = DiscordFiles(services.settings)
 
     # -- plug-in contract ----------------------------------------------------------------
     def routes(self) -> list[Any]:
@@ -76,13 +81,32 @@ class DiscordAdapter:
         """Create the client and log in / connect in a background task."""
         quiet_library_loggers()
         configure_rest(self._settings.discord_api_url)
-        self._client = ByokClient(
-            group=build_group(self._run_command),
-            on_chat_message=self._on_message,
-            on_form_submit=self._on_form_submit,
-        )
+        self._client = self._new_client()
         self._runner = asyncio.get_running_loop().create_task(self._run(self._client))
         logger.info("discord adapter started")
+
+    def _new_client(self) -> ByokClient:
+        """One connection, or (DISCORD_SHARD_COUNT) this replica's shards only."""
+        group = build_group(self._run_command)
+        count = self._settings.discord_shard_count
+        if count is None:
+            return ByokClient(
+                group=group,
+                on_chat_message=self._on_message,
+                on_form_submit=self._on_form_submit,
+                on_button=self._on_button,
+            )
+        ids = list(self._settings.discord_shard_ids or range(count))
+        logger.info("discord shards %s of %d", ",".join(map(str, ids)), count)
+        return ShardedByokClient(
+            group=group,
+            on_chat_message=self._on_message,
+            on_form_submit=self._on_form_submit,
+            on_button=self._on_button,
+            sync_commands=0 in ids,  # app commands are global: one replica syncs them
+            shard_count=count,
+            shard_ids=ids,
+        )
 
     async def stop(self) -> None:
         """Close the gateway, let running answers finish briefly, then cancel the rest."""
@@ -94,6 +118,7 @@ class DiscordAdapter:
             await asyncio.gather(self._runner, return_exceptions=True)
             self._runner = None
         await self._background.drain()
+        await self._files.close()
 
     async def _run(self, client: ByokClient) -> None:
         try:
@@ -152,6 +177,13 @@ class DiscordAdapter:
 
         sink = InteractionSink(interaction, open_form=open_form)
         await self._core.handle_command(request, sink)
+
+    # -- approval buttons ----------------------------------------------------------------
+    async def _on_button(self, interaction: discord.Interaction[Any], click: Click) -> None:
+        """Ask an admin / Approve / Deny: acknowledged within Discord's three seconds, in a
+        tracked task like a key form."""
+        buttons = ApprovalButtons(self._core, who=self._who)
+        self._background.spawn(buttons.handle(interaction, click), kind="button", bounded=False)
 
     # -- key forms -----------------------------------------------------------------------
     async def _on_form_submit(self, interaction: discord.Interaction[Any], token: str) -> None:
@@ -238,5 +270,17 @@ class DiscordAdapter:
             message_id=str(message.id),
             mentions_bot=mentioned,
             history=reply_chain(message, bot_id=bot_id),
+            files=tr.incoming_files(
+                [
+                    tr.AttachmentRef(
+                        filename=item.filename,
+                        content_type=item.content_type,
+                        size=item.size,
+                        url=item.url,
+                    )
+                    for item in message.attachments
+                ],
+                fetcher=self._files.fetcher(),
+            ),
         )
         await self._core.handle_message(incoming, sink)

@@ -7,6 +7,10 @@ level setting can make them leak content.
 discord.py builds every REST URL from the class attribute `discord.http.Route.BASE` and
 connects a plain `Client` to the class attribute `DiscordWebSocket.DEFAULT_GATEWAY`; both
 are process-wide, so they are set once from the settings before the client logs in.
+
+With DISCORD_SHARD_COUNT the process runs a `ShardedByokClient` (discord.py's
+`AutoShardedClient`) holding only its DISCORD_SHARD_IDS, so guilds are split across
+replicas; only the replica holding shard 0 syncs the app commands (they are global).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from adapters.discord.buttons import Click, parse_click
 from adapters.discord.secret_form import form_token
 from adapters.discord.streaming import NO_PINGS
 
@@ -42,6 +47,8 @@ LIBRARY_LOGGERS = (
 MessageHandler = Callable[[discord.Message], Awaitable[None]]
 # A key form's submission and the pending form's token its custom_id carries.
 FormHandler = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+# A click on an approval button (Ask an admin, Approve, Deny).
+ButtonHandler = Callable[[discord.Interaction[Any], Click], Awaitable[None]]
 
 
 def quiet_library_loggers() -> None:
@@ -80,18 +87,26 @@ class ByokClient(discord.Client):
         group: app_commands.Group,
         on_chat_message: MessageHandler,
         on_form_submit: FormHandler,
+        sync_commands: bool = True,
+        on_button: ButtonHandler | None = None,
+        **options: Any,
     ) -> None:
         # No message cache: message content stays in memory only while it is answered.
-        super().__init__(intents=intents(), allowed_mentions=NO_PINGS, max_messages=None)
+        super().__init__(intents=intents(), allowed_mentions=NO_PINGS, max_messages=None, **options)
         self.tree: app_commands.CommandTree[ByokClient] = app_commands.CommandTree(self)
         self.tree.add_command(group)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         self._on_chat_message = on_chat_message
         self._on_form_submit = on_form_submit
+        self._on_button = on_button
+        self._sync_commands = sync_commands
         self.synced = False
 
     async def setup_hook(self) -> None:
         """Register the `/byok` commands with Discord (globally, guild-only) once per login."""
+        if not self._sync_commands:
+            logger.info("discord commands are synced by the replica holding shard 0")
+            return
         try:
             await self.tree.sync()
             self.synced = True
@@ -112,10 +127,16 @@ class ByokClient(discord.Client):
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """Every interaction (discord.py dispatches each once); key form submissions are
-        handled here from their custom_id's token, never by an in-memory modal."""
+        handled here from their custom_id's token, never by an in-memory modal; so are the
+        approval buttons (`adapters/discord/buttons.py`), from their custom ids."""
+        data: Mapping[str, Any] = interaction.data or {}
+        if interaction.type is discord.InteractionType.component:
+            click = parse_click(data.get("custom_id"))
+            if click is not None and self._on_button is not None:
+                await self._on_button(interaction, click)
+            return
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        data: Mapping[str, Any] = interaction.data or {}
         token = form_token(data.get("custom_id"))
         if token is not None:
             await self._on_form_submit(interaction, token)
@@ -129,3 +150,7 @@ class ByokClient(discord.Client):
     ) -> None:
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         logger.error("discord command failed (%s)", type(cause).__name__)
+
+
+class ShardedByokClient(ByokClient, discord.AutoShardedClient):
+    """The same client over the shards given (`shard_count=`, `shard_ids=`) only."""

@@ -50,6 +50,13 @@ def chan(channel: Channel | None) -> list[str]:
     return [] if channel is None else [f"<#{channel.id}>"]
 
 
+def limit_target(target: str | None, user: discord.User | None) -> str:
+    """A limit's target word: the picked member as `<@id>`, else the typed target."""
+    if user is not None:
+        return f"<@{user.id}>"
+    return target or ""
+
+
 def build_group(run: Run) -> app_commands.Group:
     """The `/byok` group (guild-only) whose subcommands call `run(interaction, words)`."""
     byok = app_commands.Group(
@@ -60,6 +67,10 @@ def build_group(run: Run) -> app_commands.Group:
     limit = app_commands.Group(name="limit", description="Spending limits", parent=byok)
     digest = app_commands.Group(name="digest", description="The daily digest", parent=byok)
     admins = app_commands.Group(name="admins", description="Granted admins", parent=byok)
+
+    @byok.command(name="me", description="Your own spend today and this month, and your limits")
+    async def me(i: Interaction) -> None:
+        await run(i, ["me"])
 
     @byok.command(name="help", description="Show the commands, or one command's usage")
     async def help_(i: Interaction, command: str | None = None) -> None:
@@ -73,6 +84,14 @@ def build_group(run: Run) -> app_commands.Group:
             await run(i, ["usage", "export", *val("--since", since)])
         else:
             await run(i, ["usage", *val("--since", since), *val("--by", by)])
+
+    @byok.command(name="approve", description="Let a member refused by a budget pass it once")
+    async def approve(i: Interaction, request: str, usd: str | None = None) -> None:
+        await run(i, ["approve", request, *opt(usd)])
+
+    @byok.command(name="deny", description="Refuse a member's over-budget request")
+    async def deny(i: Interaction, request: str) -> None:
+        await run(i, ["deny", request])
 
     @byok.command(name="audit", description="The last N audit entries")
     async def audit(i: Interaction, count: int | None = None) -> None:
@@ -105,6 +124,14 @@ def build_group(run: Run) -> app_commands.Group:
     async def key_revoke(i: Interaction, name: str) -> None:
         await run(i, ["key", "revoke", name])
 
+    @key.command(name="delete", description="Erase a key no agent uses")
+    async def key_delete(i: Interaction, name: str) -> None:
+        await run(i, ["key", "delete", name])
+
+    @byok.command(name="models", description="The models a key can call, with prices")
+    async def models(i: Interaction, key: str, filter: str | None = None) -> None:
+        await run(i, ["models", key, *opt(filter)])
+
     @key.command(name="test", description="Check a key against its provider")
     async def key_test(i: Interaction, name: str) -> None:
         await run(i, ["key", "test", name])
@@ -119,11 +146,12 @@ def build_group(run: Run) -> app_commands.Group:
         max_tokens: int | None = None,
         temperature: float | None = None,
         show_cost: bool = False,
+        no_verify: bool = False,
     ) -> None:
         words = ["agent", "create", name, "--key", key, "--model", model]
         words += [*val("--prompt", prompt), *val("--max-tokens", max_tokens)]
         words += [*val("--temperature", temperature), *flag("--show-cost", show_cost)]
-        await run(i, words)
+        await run(i, [*words, *flag("--no-verify", no_verify)])
 
     @agent.command(name="set", description="Change an agent's key, model, prompt or settings")
     async def agent_set(
@@ -135,13 +163,14 @@ def build_group(run: Run) -> app_commands.Group:
         max_tokens: int | None = None,
         temperature: float | None = None,
         show_cost: bool | None = None,
+        no_verify: bool = False,
     ) -> None:
         words = ["agent", "set", name, *val("--key", key), *val("--model", model)]
         words += [*val("--prompt", prompt), *val("--max-tokens", max_tokens)]
         words += [*val("--temperature", temperature)]
         if show_cost is not None:
             words.append("--show-cost" if show_cost else "--no-show-cost")
-        await run(i, words)
+        await run(i, [*words, *flag("--no-verify", no_verify)])
 
     @agent.command(name="list", description="List the agents")
     async def agent_list(i: Interaction) -> None:
@@ -170,16 +199,38 @@ def build_group(run: Run) -> app_commands.Group:
         await run(i, ["agent", "default", name])
 
     @limit.command(name="set", description="Set a spending limit per day or month")
-    async def limit_set(i: Interaction, target: str, usd: str, per: Period) -> None:
-        await run(i, ["limit", "set", target, usd, "--per", per])
+    @app_commands.describe(
+        target="An agent, 'workspace' or 'each-user' (or pick a member with `user`)",
+        user="One member's own limit, across every agent",
+        soft="Never refuse; only alert at 80% and 100%",
+    )
+    async def limit_set(
+        i: Interaction,
+        usd: str,
+        per: Period,
+        target: str | None = None,
+        user: discord.User | None = None,
+        soft: bool = False,
+    ) -> None:
+        words = ["limit", "set", limit_target(target, user), usd, "--per", per]
+        await run(i, [*words, *flag("--soft", soft)])
 
     @limit.command(name="list", description="Show the limits and this period's spend")
     async def limit_list(i: Interaction) -> None:
         await run(i, ["limit", "list"])
 
     @limit.command(name="clear", description="Remove a spending limit")
-    async def limit_clear(i: Interaction, target: str, per: Period | None = None) -> None:
-        await run(i, ["limit", "clear", target, *val("--per", per)])
+    @app_commands.describe(
+        target="An agent, 'workspace' or 'each-user' (or pick a member with `user`)",
+        user="One member's own limit",
+    )
+    async def limit_clear(
+        i: Interaction,
+        target: str | None = None,
+        user: discord.User | None = None,
+        per: Period | None = None,
+    ) -> None:
+        await run(i, ["limit", "clear", limit_target(target, user), *val("--per", per)])
 
     @digest.command(name="channel", description="Post the digest in a channel (default: here)")
     async def digest_channel(i: Interaction, channel: Channel | None = None) -> None:

@@ -3,6 +3,8 @@
 A DM belongs to no guild. Answering it from a guess would mix one team's agents, keys
 and budgets with another's, so a DM is answered only when the bot and the user share
 exactly one guild; otherwise the user gets a one-line hint to talk in a server channel.
+A replica holding only some of the shards (DISCORD_SHARD_IDS) knows only its own guilds,
+so it cannot tell that the user shares just one: it gives the hint too.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class DirectWorkspaces:
 
     async def workspace_of(self, client: discord.Client, user_id: int) -> str | None:
         """`discord:<guild id>` of the one guild shared with `user_id`, else None."""
+        if _some_shards_only(client):
+            return None
         now = self._clock()
         cached = self._cache.get(user_id)
         if cached is not None and cached[1] > now:
@@ -67,3 +71,10 @@ class DirectWorkspaces:
             self._cache.clear()
         self._cache[user_id] = (found, now + self._ttl)
         return found
+
+
+def _some_shards_only(client: discord.Client) -> bool:
+    """True when the client holds only some of the bot's shards (guilds split by replica)."""
+    if not isinstance(client, discord.AutoShardedClient) or client.shard_ids is None:
+        return False
+    return len(client.shard_ids) < (client.shard_count or 0)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import discord
 
+from adapters.discord.buttons import decision_view
 from adapters.discord.streaming import DISCORD_ERRORS, NO_PINGS, error_reason
 from adapters.discord.translation import PLATFORM, split_text
 from adapters.mentions import discord_safe
@@ -37,12 +38,19 @@ class DiscordPoster:
         channel_id: str,
         text: str,
         file: tuple[str, bytes] | None = None,
+        request_id: str | None = None,
     ) -> None:
-        """Post to the channel; `ByokError` if it is not in the workspace's guild or refused."""
+        """Post to the channel; `ByokError` if it is not in the workspace's guild or refused.
+
+        `@<user id>` is a DM to that member; a `request_id` adds Approve / Deny buttons.
+        """
         client = self._client()
         guild = guild_of(workspace_id)
         if client is None or client.user is None:
             raise ByokError("the Discord connection is not ready")
+        if channel_id.startswith("@") and channel_id[1:].isdigit():
+            await self._direct(client, int(channel_id[1:]), text)
+            return
         if guild is None or not channel_id.isdigit():
             raise ByokError(f"{channel_id} is not a Discord channel of {workspace_id}")
         try:
@@ -55,6 +63,13 @@ class DiscordPoster:
             if not isinstance(channel, discord.abc.Messageable):
                 raise ByokError(f"channel {channel_id} does not take messages")
             # Defused as well as ping-free: a digest or alert names agents and model ids.
+            if request_id is not None:
+                await channel.send(
+                    discord_safe(text)[:2000],
+                    view=decision_view(request_id),
+                    allowed_mentions=NO_PINGS,
+                )
+                return
             for piece in split_text(discord_safe(text)):
                 if piece.strip():
                     await channel.send(piece, allowed_mentions=NO_PINGS)
@@ -67,3 +82,14 @@ class DiscordPoster:
             reason = error_reason(exc)
             logger.warning("post to %s in %s failed (%s)", channel_id, workspace_id, reason)
             raise ByokError(f"Discord refused the post to {channel_id}: {reason}") from None
+
+    async def _direct(self, client: discord.Client, user_id: int, text: str) -> None:
+        """A DM to a member (a decision on their request)."""
+        try:
+            user = client.get_user(user_id) or await client.fetch_user(user_id)
+            for piece in split_text(discord_safe(text)):
+                if piece.strip():
+                    await user.send(piece, allowed_mentions=NO_PINGS)
+        except DISCORD_ERRORS as exc:
+            logger.warning("DM to a member failed (%s)", error_reason(exc))
+            raise ByokError(f"Discord refused the DM: {error_reason(exc)}") from None

@@ -14,11 +14,12 @@ from typing import Any
 
 import discord
 
+from adapters.discord.buttons import refusal_view
 from adapters.discord.secret_form import SecretModal
 from adapters.discord.streaming import DISCORD_ERRORS, NO_PINGS, ReplyStream, error_reason
 from adapters.discord.translation import split_text
 from adapters.mentions import discord_safe
-from bot.boundary import SecretForm
+from bot.boundary import NonStreamingSink, SecretForm
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def _size(size: int) -> str:
     return f"{size / 1024:.0f} KiB" if size >= 1024 else f"{size:,} bytes"
 
 
-class InteractionSink:
+class InteractionSink(NonStreamingSink):
     """Answers a `/byok` interaction: always ephemeral, a key form as a modal.
 
     `open_form` is given to the sinks of commands, which may open a key form; the sink
@@ -54,6 +55,13 @@ class InteractionSink:
             if piece.strip():
                 await self._reply(content=piece)
 
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """An ephemeral refusal with its **Ask an admin** button."""
+        guild = self._interaction.guild_id
+        await self._reply(
+            content=discord_safe(text)[:2000], view=refusal_view(request_id, guild_id=guild)
+        )
+
     async def _reply(self, **kwargs: Any) -> bool:
         """Send one ephemeral answer; False (logged) when Discord refused it."""
         response = self._interaction.response
@@ -68,13 +76,6 @@ class InteractionSink:
             logger.warning("could not answer an interaction (%s)", error_reason(exc))
             return False
         return True
-
-    async def stream(self, chunks: AsyncIterator[str]) -> str:
-        """Commands do not stream: collect the text and send it privately."""
-        text = "".join([chunk async for chunk in chunks])
-        if text:
-            await self.send(text, private=True)
-        return text
 
     async def send_file(
         self, *, filename: str, content: bytes, title: str = "", private: bool = True
@@ -166,6 +167,18 @@ class MessageSink:
                 )
         except DISCORD_ERRORS as exc:
             logger.warning("could not send a file (%s)", error_reason(exc))
+
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """The refusal in the sender's DMs (Discord has no ephemeral message replies), with
+        its **Ask an admin** button; the button names the guild the refusal is about."""
+        guild = self._message.guild
+        view = refusal_view(request_id, guild_id=None if guild is None else guild.id)
+        try:
+            await self._message.author.send(
+                discord_safe(text)[:2000], view=view, allowed_mentions=NO_PINGS
+            )
+        except DISCORD_ERRORS as exc:
+            logger.warning("could not send a refusal by DM (%s)", error_reason(exc))
 
     async def open_secret_form(self, form: SecretForm) -> None:
         """A message cannot open a modal: point the user at the app command."""

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import aiohttp
 import discord
 
 from adapters.discord.translation import MESSAGE_LIMIT, cut_point
-from adapters.mentions import discord_stream
+from adapters.mentions import DefusedStream, StreamDefuser, discord_stream
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def error_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class ReplyStream:
+class ReplyStream(DefusedStream):
     """Writes one answer as replies to `target`; `run()` returns the whole text."""
 
     def __init__(
@@ -55,25 +55,11 @@ class ReplyStream:
         self.full: list[str] = []
         self.messages = 0
 
-    async def run(self, chunks: AsyncIterator[str]) -> str:
-        """Consume `chunks` to the end, writing them to Discord; return the full text."""
-        defuser = discord_stream()
-        try:
-            async for chunk in chunks:
-                if chunk:
-                    self.full.append(chunk)
-                    safe = defuser.feed(chunk)
-                    if safe:
-                        await self._feed(safe)
-        finally:
-            # Show everything generated even when the provider failed mid-stream.
-            try:
-                rest = defuser.flush()
-                if rest:
-                    await self._feed(rest)
-            finally:
-                await self._flush(force=True)
-        return "".join(self.full)
+    def _defuser(self) -> StreamDefuser:
+        return discord_stream()
+
+    async def _finish(self) -> None:
+        await self._flush(force=True)
 
     async def _feed(self, chunk: str) -> None:
         if self._broken:

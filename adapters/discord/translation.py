@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from bot.boundary import Place, Sender
+from bot.boundary import FileFetcher, IncomingFile, Place, Sender
 from bot.providers.types import ChatMessage
 from bot.safetext import clean, encodable
 
 PLATFORM = "discord"
 MESSAGE_LIMIT = 2_000  # characters in one Discord message
 HISTORY_LIMIT = 20  # messages of a reply chain handed to the core as context
+# Builds the fetcher of one attachment from its URL and declared size (the adapter's I/O).
+FileFetcherFactory = Callable[[str, int], FileFetcher]
 
 
 def workspace_id(guild_id: int | str) -> str:
@@ -78,6 +80,31 @@ def sender(*, user_id: int, name: str, admin: bool, bot: bool = False) -> Sender
 def command_text(words: Sequence[str]) -> str:
     """An app command's options as the grammar's command line (shell-quoted, normalised)."""
     return encodable(shlex.join(words))
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """What Discord declares about one attachment of a message (its name is content)."""
+
+    filename: str = field(repr=False)
+    content_type: str | None
+    size: int
+    url: str = field(repr=False)
+
+
+def incoming_files(
+    attachments: Sequence[AttachmentRef], *, fetcher: FileFetcherFactory
+) -> tuple[IncomingFile, ...]:
+    """The message's attachments as declared (type, size); each fetched only on demand."""
+    return tuple(
+        IncomingFile(
+            name=clean(ref.filename),
+            mime=clean((ref.content_type or "").split(";", 1)[0].strip().lower()),
+            size=ref.size if ref.size >= 0 else -1,
+            fetch=fetcher(ref.url, ref.size),
+        )
+        for ref in attachments
+    )
 
 
 @dataclass(frozen=True, slots=True)

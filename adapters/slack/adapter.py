@@ -25,6 +25,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import bodies
 from adapters.slack.clients import bolt_logger, make_client, quiet_logger
+from adapters.slack.files import SlackFiles
 from adapters.slack.installations import SqlInstallationStore, SqlStateStore
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.poster import InstalledTokens, SingleTokens, SlackPoster, TokenSource
@@ -88,6 +89,7 @@ class SlackAdapter:
             spawn=self._spawn,
             session=lambda: self._session,
             installations=self._installations,
+            files=SlackFiles(settings, session=lambda: self._session),
         )
         self.listeners.register(self.app)
         tokens: TokenSource

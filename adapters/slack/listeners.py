@@ -18,6 +18,8 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.admins import AdminVerdicts
+from adapters.slack.approvals import ApprovalActions
+from adapters.slack.files import SlackFiles
 from adapters.slack.installations import SqlInstallationStore
 from adapters.slack.secret_form import BLOCK_ID, CALLBACK_ID, read_submission
 from adapters.slack.sinks import CommandSink, MessageSink
@@ -26,13 +28,14 @@ from adapters.slack.translation import (
     PLATFORM,
     command_request,
     history_from_replies,
+    incoming_files,
     incoming_message,
     is_human_message,
     mentions,
     team_of,
     workspace_id,
 )
-from bot.boundary import CommandRequest, Place, Sender, Standing
+from bot.boundary import CommandRequest, IncomingFile, Place, Sender, Standing
 from bot.core import Core
 from bot.errors import InvalidValue
 from bot.providers.types import ChatMessage
@@ -60,17 +63,22 @@ class SlackListeners:
         session: Callable[[], aiohttp.ClientSession | None],
         installations: SqlInstallationStore | None,
         admins: AdminVerdicts | None = None,
+        files: SlackFiles | None = None,
     ) -> None:
         self._core = core
         self._spawn = spawn
         self._session = session
         self._installations = installations
         self._admins = admins or AdminVerdicts()
+        self._files = files
 
     def register(self, app: AsyncApp) -> None:
         """Attach every listener to `app`."""
         app.command(COMMAND)(self.on_command)
         app.view_submission(CALLBACK_ID)(self.on_secret_form)
+        ApprovalActions(
+            self._core, spawn=self._spawn, session=self._session, admins=self._admins
+        ).register(app)
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.event("app_uninstalled")(self.on_uninstalled)
@@ -220,6 +228,7 @@ class SlackListeners:
             bot_user_id=bot_user,
             mentions_bot=mentions_bot,
             history=self._history(event, client, bot_user_id=bot_user, bot_id=context.bot_id),
+            files=self._message_files(event, context.bot_token or client.token),
         )
         sink = MessageSink(
             client,
@@ -229,6 +238,15 @@ class SlackListeners:
             user_id=message.sender.user_id,
         )
         self._spawn(self._core.handle_message(message, sink), "message")
+
+    def _message_files(
+        self, event: Mapping[str, Any], token: str | None
+    ) -> tuple[IncomingFile, ...]:
+        """This message's files, each fetched (if the core wants it) with this workspace's
+        token from Slack's file host only."""
+        if self._files is None:
+            return ()
+        return incoming_files(event, fetcher=self._files.fetcher(token))
 
     def _history(
         self,

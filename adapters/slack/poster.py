@@ -10,6 +10,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.mentions import slack_safe
+from adapters.slack.blocks import decision_blocks
 from adapters.slack.clients import make_client
 from adapters.slack.installations import SqlInstallationStore
 from adapters.slack.streaming import SLACK_ERRORS, error_reason
@@ -93,13 +94,24 @@ class SlackPoster:
         channel_id: str,
         text: str,
         file: tuple[str, bytes] | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Post `text` (and a file) to the channel; `ByokError` if Slack refuses.
 
-        The text is defused first: a digest or alert names agents and model ids.
+        The text is defused first: a digest or alert names agents and model ids. A
+        `@<user>` channel is the member's DM with the app (Slack takes a user id there);
+        a `request_id` adds the request's Approve / Deny buttons.
         """
         client = await self._client(workspace_id)
+        channel_id = channel_id.removeprefix("@")
         try:
+            if request_id is not None:
+                await client.chat_postMessage(
+                    channel=channel_id,
+                    text=slack_safe(text),
+                    blocks=decision_blocks(text, request_id),
+                )
+                return
             for piece in split_text(slack_safe(text)):
                 if piece:
                     await client.chat_postMessage(channel=channel_id, text=piece)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.mentions import slack_safe
+from adapters.slack.blocks import refusal_blocks
 from adapters.slack.secret_form import FormContext, build_view
 from adapters.slack.streaming import SLACK_ERRORS, ThreadStream, error_reason
 from adapters.slack.text import MAX_CHARS_IN_MESSAGES, split_text
-from bot.boundary import SecretForm
+from bot.boundary import NonStreamingSink, SecretForm
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +32,13 @@ async def send_private(
     user_id: str,
     text: str,
     thread_ts: str | None = None,
+    blocks: list[dict[str, Any]] | None = None,
 ) -> None:
     """An ephemeral message; if the bot cannot post in the channel, a DM instead."""
     text = slack_safe(text)
     try:
         await client.chat_postEphemeral(
-            channel=channel_id, user=user_id, text=text, thread_ts=thread_ts
+            channel=channel_id, user=user_id, text=text, thread_ts=thread_ts, blocks=blocks
         )
         return
     except SLACK_ERRORS as exc:
@@ -44,7 +47,9 @@ async def send_private(
         )
     try:
         opened = await client.conversations_open(users=user_id)
-        await client.chat_postMessage(channel=str(opened["channel"]["id"]), text=text)
+        await client.chat_postMessage(
+            channel=str(opened["channel"]["id"]), text=text, blocks=blocks
+        )
     except SLACK_ERRORS as exc:
         logger.warning("could not reach a user privately (%s)", error_reason(exc))
 
@@ -65,7 +70,7 @@ async def upload_private(
         logger.warning("could not upload a private file (%s)", error_reason(exc))
 
 
-class CommandSink:
+class CommandSink(NonStreamingSink):
     """Answers a `/byok` command: always ephemeral, whatever the core asks."""
 
     def __init__(
@@ -108,19 +113,22 @@ class CommandSink:
             logger.info("response_url failed (%s)", error_reason(exc))
         return False
 
-    async def stream(self, chunks: AsyncIterator[str]) -> str:
-        """Commands do not stream: collect the text and send it privately."""
-        text = "".join([chunk async for chunk in chunks])
-        if text:
-            await self.send(text, private=True)
-        return text
-
     async def send_file(
         self, *, filename: str, content: bytes, title: str = "", private: bool = True
     ) -> None:
         """Files answering a command go to the user's DM with the bot."""
         await upload_private(
             self._client, user_id=self._user_id, filename=filename, content=content, title=title
+        )
+
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """A refusal with its **Ask an admin** button, ephemeral."""
+        await send_private(
+            self._client,
+            channel_id=self._channel_id,
+            user_id=self._user_id,
+            text=text,
+            blocks=refusal_blocks(text, request_id),
         )
 
     async def open_secret_form(self, form: SecretForm) -> None:
@@ -220,6 +228,17 @@ class MessageSink:
             logger.warning(
                 "could not upload a file to %s (%s)", self._channel_id, error_reason(exc)
             )
+
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """A budget refusal only the sender sees, with its **Ask an admin** button."""
+        await send_private(
+            self._client,
+            channel_id=self._channel_id,
+            user_id=self._user_id,
+            text=text,
+            thread_ts=self._thread_ts,
+            blocks=refusal_blocks(text, request_id),
+        )
 
     async def open_secret_form(self, form: SecretForm) -> None:
         """A message cannot open a modal: point the user at the slash command."""

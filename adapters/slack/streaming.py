@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.mentions import slack_stream
+from adapters.mentions import DefusedStream, StreamDefuser, slack_stream
 from adapters.slack.text import (
     MAX_CHARS_IN_MESSAGES,
     MESSAGE_LIMIT,
@@ -34,7 +34,7 @@ UPDATE_INTERVAL = 1.0  # Slack allows about one chat.update per second per messa
 SLACK_ERRORS = (SlackApiError, SlackClientError, OSError, TimeoutError)
 
 
-class ThreadStream:
+class ThreadStream(DefusedStream):
     """Writes one answer into a thread as it is generated; `run()` returns the whole text."""
 
     def __init__(
@@ -65,25 +65,8 @@ class ThreadStream:
         self.full: list[str] = []
         self.used_fallback = False
 
-    async def run(self, chunks: AsyncIterator[str]) -> str:
-        """Consume `chunks` to the end, writing them to Slack; return the full text."""
-        defuser = slack_stream()
-        try:
-            async for chunk in chunks:
-                if chunk:
-                    self.full.append(chunk)
-                    safe = defuser.feed(chunk)
-                    if safe:
-                        await self._feed(safe)
-        finally:
-            # Close what was shown even when the provider failed mid-stream.
-            try:
-                rest = defuser.flush()
-                if rest:
-                    await self._feed(rest)
-            finally:
-                await self._finish()
-        return "".join(self.full)
+    def _defuser(self) -> StreamDefuser:
+        return slack_stream()
 
     # -- feeding -----------------------------------------------------------------------
     async def _feed(self, chunk: str) -> None:

@@ -7,16 +7,28 @@ lone surrogates (`"\\ud800"`), which no encoder downstream would accept.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bot.boundary import CommandRequest, HistoryFetcher, IncomingMessage, Place, Sender
+from bot.boundary import (
+    CommandRequest,
+    FileFetcher,
+    HistoryFetcher,
+    IncomingFile,
+    IncomingMessage,
+    Place,
+    Sender,
+)
 from bot.providers.types import ChatMessage
 from bot.safetext import clean, encodable
 
 PLATFORM = "slack"
 # Human messages carry no subtype; these two subtypes are human messages too.
 _HUMAN_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
+# A deleted file, or one over the workspace's plan limits, has nothing to download.
+_GONE_FILE_MODES = frozenset({"tombstone", "hidden_by_limit"})
+# Builds the fetcher of one file from its URL and declared size (the adapter's I/O).
+FileFetcherFactory = Callable[[str, int], FileFetcher]
 
 
 def workspace_id(team_id: str) -> str:
@@ -99,6 +111,7 @@ def incoming_message(
     bot_user_id: str | None,
     mentions_bot: bool,
     history: HistoryFetcher | None,
+    files: tuple[IncomingFile, ...] = (),
 ) -> IncomingMessage:
     """An `IncomingMessage` for a human message (mention stripped, entities unescaped)."""
     raw = clean(str(event.get("text") or ""))
@@ -111,7 +124,38 @@ def incoming_message(
         mentions_bot=mentions_bot,
         is_edit=event.get("subtype") == "message_changed",
         history=history,
+        files=files,
     )
+
+
+def incoming_files(
+    event: Mapping[str, Any], *, fetcher: FileFetcherFactory
+) -> tuple[IncomingFile, ...]:
+    """The files of this message (its `files` array), as declared; fetched only on demand.
+
+    `url_private` is preferred, `url_private_download` taken when it is the only one; a
+    file without either (a Slack Connect file to look up, say) gets a fetcher that fails
+    with a line. Deleted files are left out.
+    """
+    files = event.get("files")
+    if not isinstance(files, list):
+        return ()
+    found: list[IncomingFile] = []
+    for item in files:
+        if not isinstance(item, Mapping) or item.get("mode") in _GONE_FILE_MODES:
+            continue
+        url = item.get("url_private") or item.get("url_private_download") or ""
+        size = item.get("size")
+        declared = size if isinstance(size, int) and not isinstance(size, bool) else -1
+        found.append(
+            IncomingFile(
+                name=clean(str(item.get("name") or item.get("title") or "")),
+                mime=clean(str(item.get("mimetype") or "")),
+                size=declared,
+                fetch=fetcher(str(url), declared),
+            )
+        )
+    return tuple(found)
 
 
 def command_place(payload: Mapping[str, Any], *, team_id: str) -> Place:

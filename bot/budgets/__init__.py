@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.budgets.leases import LEASE, run_sweep, schedule_lease_sweeps, sweep_expired
+from bot.budgets.refusal import CallCost
 from bot.budgets.reservations import (
     Alert,
     Held,
@@ -15,6 +16,7 @@ from bot.budgets.reservations import (
 __all__ = [
     "LEASE",
     "Alert",
+    "CallCost",
     "Held",
     "Reservation",
     "format_reset",

@@ -47,9 +47,11 @@ def sweep_expired(engine: Engine, *, now: dt.datetime) -> int:
     with engine.connect() as conn:
         counters = store.expired_counters(conn, now=at)
     released = 0
-    for budget_id, period_start in counters:
+    for budget_id, period_start, member in counters:
         with engine.begin() as conn:
-            if store.sweep_counter(conn, budget_id=budget_id, period_start=period_start, now=at):
+            if store.sweep_counter(
+                conn, budget_id=budget_id, period_start=period_start, now=at, member=member
+            ):
                 released += 1
     return released
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from bot.commands import catalog
 from bot.commands import models as m
 from bot.commands.context import CommandContext
 from bot.commands.display import plural
 from bot.errors import Conflict, InvalidValue, NotFound
 from bot.pricing import worst_case_cost
+from bot.suggest import not_found_line
 from storage.agents import agent_bindings, bindings, delete_agent, get_agent, list_agents
 from storage.keys import get_key, get_key_by_id, list_keys
 from storage.limits import agent_target, target_budgets
-from storage.models import Agent, ProviderKey, Workspace, utcnow
+from storage.models import Agent, ProviderKey, Workspace, naive_utcnow
 
 MAX_PROMPT = 8_000
 DEFAULT_MAX_TOKENS = 1024
@@ -23,14 +25,18 @@ def find_agent(session: Session, ctx: CommandContext, *, name: str) -> Agent:
     """The workspace's agent `name`, or NotFound."""
     agent = get_agent(session, workspace_id=ctx.workspace_id, name=name)
     if agent is None:
-        raise NotFound(f"no agent called {name}; see /byok agent list", kind="agent", name=name)
+        names = [agent.name for agent in list_agents(session, workspace_id=ctx.workspace_id)]
+        line = not_found_line("agent", name, names, see="see /byok agent list")
+        raise NotFound(line, kind="agent", name=name)
     return agent
 
 
 def _usable_key(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
     key = get_key(session, workspace_id=ctx.workspace_id, name=name)
     if key is None:
-        raise NotFound(f"no key called {name}; add it with /byok key add", kind="key", name=name)
+        names = [key.name for key in list_keys(session, workspace_id=ctx.workspace_id)]
+        line = not_found_line("key", name, names, see="add it with /byok key add")
+        raise NotFound(line, kind="key", name=name)
     if key.status == "revoked":
         raise InvalidValue(f"key {name} is revoked; rotate it or choose another key")
     return key
@@ -59,6 +65,15 @@ async def create(ctx: CommandContext, cmd: m.AgentCreate) -> None:
     """Create an agent; the workspace's first agent also becomes its default."""
     opts = cmd.settings
     assert opts.key is not None and opts.model is not None  # the grammar requires both
+
+    def peek(session: Session) -> ProviderKey:
+        if get_agent(session, workspace_id=ctx.workspace_id, name=cmd.name) is not None:
+            raise Conflict(f"agent {cmd.name} already exists; change it with /byok agent set")
+        return _usable_key(session, ctx, name=opts.key or "")
+
+    # The model list is asked outside any transaction (a provider call can take seconds).
+    checked = await ctx.db(peek)
+    note = await catalog.check_model(ctx, checked, opts.model) if cmd.verify else ""
 
     def work(session: Session) -> tuple[ProviderKey, bool]:
         if get_agent(session, workspace_id=ctx.workspace_id, name=cmd.name) is not None:
@@ -90,7 +105,7 @@ async def create(ctx: CommandContext, cmd: m.AgentCreate) -> None:
     line = f"agent {cmd.name} created: {key.name} ({key.provider}) · {opts.model}."
     if key.status == "failing":
         line += f" Note: key {key.name} is failing; check it with /byok key test {key.name}."
-    line += price_note(key.provider, opts.model)
+    line += note + price_note(key.provider, opts.model)
     if made_default:
         line += " It is the default agent (direct messages and console lines)."
     line += f" Bind it to a channel with /byok agent bind {cmd.name} #channel."
@@ -126,18 +141,32 @@ def _apply(
 
 async def update(ctx: CommandContext, cmd: m.AgentSet) -> None:
     """Change an agent's key, model, prompt or settings."""
+    opts = cmd.settings
+    note = ""
+    if cmd.verify and (opts.model is not None or opts.key is not None):
+
+        def peek(session: Session) -> tuple[ProviderKey | None, str]:
+            agent = find_agent(session, ctx, name=cmd.name)
+            if opts.key is not None:
+                return _usable_key(session, ctx, name=opts.key), opts.model or agent.model
+            key = get_key_by_id(session, workspace_id=ctx.workspace_id, key_id=agent.key_id or "")
+            return key, opts.model or agent.model
+
+        key, model = await ctx.db(peek)
+        if key is not None and key.status != "revoked":
+            note = await catalog.check_model(ctx, key, model)
 
     def work(session: Session) -> tuple[list[str], str, str]:
         agent = find_agent(session, ctx, name=cmd.name)
         changes = _apply(session, ctx, agent=agent, opts=cmd.settings)
-        agent.updated_at = utcnow()
+        agent.updated_at = naive_utcnow()
         session.add(agent)
         ctx.audit(session, action=cmd.action, target=cmd.name, detail=", ".join(changes))
         key = session.get(ProviderKey, agent.key_id) if agent.key_id else None
         return changes, key.provider if key else "", agent.model
 
     changes, provider, model = await ctx.db(work)
-    line = f"agent {cmd.name} updated: {', '.join(changes)}."
+    line = f"agent {cmd.name} updated: {', '.join(changes)}.{note}"
     if provider and (cmd.settings.model is not None or cmd.settings.key is not None):
         line += price_note(provider, model)
     await ctx.reply(line)

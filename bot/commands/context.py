@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
@@ -12,12 +11,12 @@ from typing import TypeVar
 from sqlmodel import Session
 
 from bot.boundary import Place, ReplySink, Sender
+from bot.clock import as_aware_utc, zone_or_utc
 from bot.commands import refs
 from bot.commands.models import ChannelRef
 from bot.errors import InvalidValue
 from bot.services import Services
 from storage.audit import add_audit
-from storage.engine import session_scope
 from storage.models import Workspace
 
 T = TypeVar("T")
@@ -38,12 +37,9 @@ class CommandContext:
         return self.place.workspace_id
 
     async def db(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in one transaction off the event loop (commit on success)."""
-        return await asyncio.to_thread(self._run, work)
-
-    def _run(self, work: Callable[[Session], T]) -> T:
-        with session_scope(self.services.engine) as session:
-            return work(session)
+        """Run `work` in one transaction on the services' database runner (commit on success);
+        an outage raises `DatabaseUnavailable`."""
+        return await self.services.db.session(work)
 
     def audit(
         self,
@@ -71,16 +67,12 @@ class CommandContext:
 
     def now(self) -> dt.datetime:
         """The current time, aware UTC, from the services' clock."""
-        now = self.services.clock()
-        return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+        return as_aware_utc(self.services.clock())
 
     def tz(self, session: Session) -> zoneinfo.ZoneInfo:
         """The workspace's timezone (UTC if unset or unknown)."""
         workspace = session.get(Workspace, self.workspace_id)
-        try:
-            return zoneinfo.ZoneInfo(workspace.timezone if workspace else "UTC")
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return zoneinfo.ZoneInfo("UTC")
+        return zone_or_utc(workspace.timezone if workspace else None)
 
     def channel(self, ref: ChannelRef | None) -> str:
         """The channel a command names, or the one it was typed in."""

@@ -6,10 +6,10 @@ import datetime as dt
 
 from sqlmodel import Session
 
+from bot.clock import as_aware_utc, zone_or_utc
 from bot.commands import models as m
 from bot.commands.context import CommandContext
-from bot.digest.claim import aware, skip_ended_days
-from bot.digest.report import workspace_zone
+from bot.digest.claim import skip_ended_days
 from bot.digest.schedule import post_digest
 from bot.errors import InvalidValue
 from storage.models import Workspace
@@ -76,8 +76,8 @@ async def now(ctx: CommandContext, cmd: m.DigestNow) -> None:
 
     def local_today(session: Session) -> tuple[dt.date, str]:
         workspace = _workspace(session, ctx)
-        zone = workspace_zone(workspace.timezone)
-        return aware(ctx.services.clock()).astimezone(zone).date(), zone.key
+        zone = zone_or_utc(workspace.timezone)
+        return as_aware_utc(ctx.services.clock()).astimezone(zone).date(), zone.key
 
     today, tz = await ctx.db(local_today)
     if cmd.day == "today":

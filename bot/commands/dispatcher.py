@@ -14,7 +14,20 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from bot.boundary import CommandRequest, Place, ReplySink, SecretForm, Sender
-from bot.commands import admins, agents, audit, bindings, digest, keys, limits, reports, values
+from bot.commands import (
+    admins,
+    agents,
+    approvals,
+    audit,
+    bindings,
+    catalog,
+    digest,
+    keys,
+    limits,
+    me,
+    reports,
+    values,
+)
 from bot.commands import models as m
 from bot.commands.context import CommandContext
 from bot.commands.grammar import parse
@@ -51,7 +64,9 @@ HANDLERS: dict[type[m.Command], Handler] = {
     m.KeyList: keys.list_all,
     m.KeyRotate: keys.rotate,
     m.KeyRevoke: keys.revoke,
+    m.KeyDelete: keys.delete,
     m.KeyTest: keys.test,
+    m.ModelsList: catalog.list_models,
     m.AgentCreate: agents.create,
     m.AgentSet: agents.update,
     m.AgentList: agents.list_all,
@@ -60,9 +75,12 @@ HANDLERS: dict[type[m.Command], Handler] = {
     m.AgentBind: bindings.bind,
     m.AgentUnbind: bindings.unbind,
     m.AgentDefault: bindings.make_default,
+    m.MeView: me.show,
     m.LimitSet: limits.set_limit,
     m.LimitList: limits.list_all,
     m.LimitClear: limits.clear,
+    m.Approve: approvals.approve,
+    m.Deny: approvals.deny,
     m.UsageReport: reports.report,
     m.UsageExport: reports.export,
     m.DigestChannel: digest.channel,

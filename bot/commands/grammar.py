@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 
 from bot.commands import models as m
 from bot.commands import refs, values
-from bot.commands.specs import ALIASES, BY_PATH, GROUPS, CommandSpec, nearest, spec_for
+from bot.commands.specs import (
+    ALIASES,
+    BY_PATH,
+    GROUPS,
+    SPECS,
+    CommandSpec,
+    group_specs,
+    nearest,
+    spec_for,
+)
 from bot.errors import ParseError
+from bot.suggest import closest, either
 
 MAX_TEXT = 20_000
 # Slack and macOS turn typed quotes into curly ones; shell rules need the straight kind.
@@ -65,11 +75,29 @@ def _path(words: list[str]) -> tuple[CommandSpec, list[str]]:
         elif values.shown(second) == "that value":
             hint = f"unknown {first} command"
         else:
-            hint = f'unknown {first} command "{second}"'
+            verbs = [spec.path[1] for spec in group_specs(first) if len(spec.path) > 1]
+            near = [f"{first} {verb}" for verb in closest(second, verbs)]
+            hint = f'unknown {first} command "{second}"' + (
+                f"; did you mean {either(near)}?" if near else ""
+            )
         raise ParseError(hint, usage=nearest(words).usage_line)
     if single is not None:
         return single, words[1:]
-    raise ParseError(f"unknown command {values.shown(words[0])}", usage=nearest(words).usage_line)
+    near = _commands_like(first, second)
+    hint = f"unknown command {values.shown(words[0])}" + (
+        f"; did you mean {either(near)}?" if near else ""
+    )
+    raise ParseError(hint, usage=nearest(words).usage_line)
+
+
+def _commands_like(first: str, second: str) -> list[str]:
+    """Up to three commands close to a mistyped first word (with its verb, when it has one)."""
+    found: list[str] = []
+    for word in closest(first, sorted({spec.path[0] for spec in SPECS})):
+        verbs = [spec.path[1] for spec in group_specs(word) if len(spec.path) > 1]
+        verb = closest(second, verbs, limit=1) if second and verbs else []
+        found.append(f"{word} {verb[0]}" if verb else word)
+    return found
 
 
 def _split(spec: CommandSpec, rest: list[str]) -> Words:
@@ -184,14 +212,22 @@ def _agent_create(words: Words) -> m.Command:
     settings = _agent_settings(words)
     if settings.key is None or settings.model is None:
         raise ValueError("agent create needs --key and --model")
-    return m.AgentCreate(name=values.agent_name(words.args[0]), settings=settings)
+    return m.AgentCreate(
+        name=values.agent_name(words.args[0]),
+        settings=settings,
+        verify="--no-verify" not in words.flags,
+    )
 
 
 def _agent_set(words: Words) -> m.Command:
     settings = _agent_settings(words)
     if not settings.given():
         raise ValueError("say what to change")
-    return m.AgentSet(name=values.name(words.args[0], what="agent"), settings=settings)
+    return m.AgentSet(
+        name=values.name(words.args[0], what="agent"),
+        settings=settings,
+        verify="--no-verify" not in words.flags,
+    )
 
 
 def _key_add(words: Words) -> m.Command:
@@ -231,29 +267,52 @@ def _key_name(words: Words) -> str:
     return values.name(words.args[0], what="key")
 
 
+def _models(words: Words) -> m.Command:
+    raw = _arg(words, 1)
+    if raw is not None and (len(raw) > 200 or values.looks_secret(raw)):
+        raise ValueError("the filter is a piece of a model id, like 4o or sonnet")
+    return m.ModelsList(key=_key_name(words), filter=(raw.strip() or None) if raw else None)
+
+
 def _agent(words: Words) -> str:
     return values.name(words.args[0], what="agent")
 
 
-def _limit_target(words: Words) -> str:
+def _limit_target(words: Words) -> tuple[str, m.UserRef | None]:
     target = words.args[0]
-    return "workspace" if target.lower() == "workspace" else values.name(target, what="agent")
+    if target.lower() in ("workspace", "each-user"):
+        return target.lower(), None
+    if target.startswith(("@", "<@")):
+        user = _user(target)
+        return user.id, user
+    return values.name(target, what="agent"), None
 
 
 def _limit_set(words: Words) -> m.Command:
     per = words.opts.get("--per")
     if per is None:
         raise ValueError("say --per day or --per month")
+    name, user = _limit_target(words)
     return m.LimitSet(
-        name=_limit_target(words), usd=values.usd(words.args[1]), per=values.period(per)
+        name=name,
+        usd=values.usd(words.args[1]),
+        per=values.period(per),
+        soft="--soft" in words.flags,
+        user=user,
     )
 
 
 def _limit_clear(words: Words) -> m.Command:
     per = words.opts.get("--per")
-    return m.LimitClear(
-        name=_limit_target(words), per=values.period(per) if per is not None else None
-    )
+    name, user = _limit_target(words)
+    return m.LimitClear(name=name, per=values.period(per) if per is not None else None, user=user)
+
+
+def _request_id(raw: str) -> str:
+    text = raw.strip().lower()
+    if not text.isalnum() or len(text) > 16:
+        raise ValueError("a request id is the 8 letters and digits the refusal named")
+    return text
 
 
 def _help(words: Words) -> m.Command:
@@ -268,7 +327,9 @@ _BUILDERS: dict[tuple[str, ...], Callable[[Words], m.Command]] = {
         name=_key_name(w), secret=_arg(w, 1), verify="--no-verify" not in w.flags
     ),
     ("key", "revoke"): lambda w: m.KeyRevoke(name=_key_name(w)),
+    ("key", "delete"): lambda w: m.KeyDelete(name=_key_name(w)),
     ("key", "test"): lambda w: m.KeyTest(name=_key_name(w)),
+    ("models",): _models,
     ("agent", "create"): _agent_create,
     ("agent", "set"): _agent_set,
     ("agent", "list"): lambda w: m.AgentList(),
@@ -279,9 +340,15 @@ _BUILDERS: dict[tuple[str, ...], Callable[[Words], m.Command]] = {
     ),
     ("agent", "unbind"): lambda w: m.AgentUnbind(name=_agent(w), channel=_channel(_arg(w, 1))),
     ("agent", "default"): lambda w: m.AgentDefault(name=_agent(w)),
+    ("me",): lambda w: m.MeView(),
     ("limit", "set"): _limit_set,
     ("limit", "list"): lambda w: m.LimitList(),
     ("limit", "clear"): _limit_clear,
+    ("approve",): lambda w: m.Approve(
+        request=_request_id(w.args[0]),
+        usd=values.usd(w.args[1]) if len(w.args) > 1 else None,
+    ),
+    ("deny",): lambda w: m.Deny(request=_request_id(w.args[0])),
     ("usage",): lambda w: m.UsageReport(
         since=_since(w), by=values.dimension(w.opts.get("--by", "agent"))
     ),

@@ -15,9 +15,18 @@ _DETAILS: dict[tuple[str, ...], str] = {
     ),
     ("key", "rotate"): "the new secret is checked with the provider first unless --no-verify.",
     ("key", "revoke"): "the secret is wiped at once; agents using the key stop answering.",
+    ("key", "delete"): (
+        "only a key no agent uses (move them with agent set --key first); a revoked key can"
+        " be deleted too. The audit trail and past usage keep its name."
+    ),
+    ("models",): (
+        "asks the provider for the key's model list; each model with its input/output price"
+        " per million tokens (genai-prices) or 'unpriced'. <filter> keeps ids containing it."
+    ),
     ("agent", "create"): (
         "--max-tokens caps each answer (default 1024); --temperature is 0 to 2;"
-        " --show-cost ends each answer with a cost line."
+        " --show-cost ends each answer with a cost line. --model is checked against the"
+        " key's model list (/byok models <key>) unless --no-verify."
     ),
     ("agent", "bind"): (
         "the bot's mentions in the channel go to the agent; with --all-messages every"
@@ -25,15 +34,18 @@ _DETAILS: dict[tuple[str, ...], str] = {
     ),
     ("limit", "set"): (
         "the limit is checked before every call against its worst-case cost; 'workspace'"
-        " limits every agent together."
+        " limits every agent together, '@user' one member across every agent, 'each-user'"
+        " every member separately. A --soft limit never refuses; it only alerts at 80% and"
+        " 100%."
     ),
+    ("me",): "open to everyone: only your own spend and the limits that apply to you.",
     ("usage",): "costs are exact; unpriced and estimated calls are flagged.",
 }
 
 
 def overview() -> str:
     """Every command's usage line with its summary."""
-    lines = [f"{PREFIX} commands (replies are private; all but help are for admins):"]
+    lines = [f"{PREFIX} commands (replies are private; all but help and me are for admins):"]
     lines += [f"• {PREFIX} {spec.usage} — {spec.summary}" for spec in SPECS]
     lines.append(f"`{PREFIX} help <command>` for details.")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`/byok key add|list|rotate|revoke|test`: secrets go in sealed and come out masked only.
+"""`/byok key add|list|rotate|revoke|delete|test`: secrets go in sealed and come out masked only.
 
 A secret is held in memory just long enough to verify and seal it; it is never put in a
 reply, an audit row, a log line or an exception message. Provider calls (verification)
@@ -28,9 +28,10 @@ from bot.errors import (
 from bot.providers import PROVIDER_IDS, default_base_url, key_optional, requires_base_url
 from bot.providers.types import KeySpec
 from bot.secrets_shape import redact_known
+from bot.suggest import not_found_line
 from bot.vault.keystore import Sealed, mask
 from storage.keys import agents_using_key, get_key, list_keys
-from storage.models import ProviderKey, new_id, utcnow
+from storage.models import ProviderKey, naive_utcnow, new_id
 
 MAX_SECRET = 4096
 _NO_SECRET = "-"
@@ -161,8 +162,15 @@ def _put_secret(row: ProviderKey, sealed: Sealed, *, masked: str) -> None:
 def _existing(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
     found = get_key(session, workspace_id=ctx.workspace_id, name=name)
     if found is None:
-        raise NotFound(f"no key called {name}; see /byok key list", kind="key", name=name)
+        raise missing_key(session, ctx, name=name)
     return found
+
+
+def missing_key(session: Session, ctx: CommandContext, *, name: str) -> NotFound:
+    """NotFound for key `name`, naming up to three close key names."""
+    names = [key.name for key in list_keys(session, workspace_id=ctx.workspace_id)]
+    line = not_found_line("key", name, names, see="see /byok key list")
+    return NotFound(line, kind="key", name=name)
 
 
 async def rotate(ctx: CommandContext, cmd: m.KeyRotate) -> None:
@@ -189,7 +197,7 @@ async def rotate(ctx: CommandContext, cmd: m.KeyRotate) -> None:
             raise Conflict(f"key {cmd.name} changed meanwhile; run the command again")
         sealed = ctx.services.vault.seal(secret, workspace_id=ctx.workspace_id, key_id=row.id)
         _put_secret(row, sealed, masked=_shown_mask(secret))
-        row.rotated_at = utcnow()
+        row.rotated_at = naive_utcnow()
         session.add(row)
         ctx.audit(session, action=cmd.action, target=cmd.name, detail=f"verified={cmd.verify}")
 
@@ -222,6 +230,36 @@ async def revoke(ctx: CommandContext, cmd: m.KeyRevoke) -> None:
             f" admin sets another with /byok agent set <agent> --key <key>."
         )
     await ctx.reply(line + " Revoke it at the provider too if it may have leaked.")
+
+
+async def delete(ctx: CommandContext, cmd: m.KeyDelete) -> None:
+    """Erase a key no agent uses, sealed secret included; the audit trail keeps the fact."""
+
+    def work(session: Session) -> str:
+        row = _existing(session, ctx, name=cmd.name)
+        users = agents_using_key(session, workspace_id=ctx.workspace_id, key_id=row.id)
+        if users:
+            raise Conflict(
+                f"key {cmd.name} is used by {', '.join(users)}; give them another key with"
+                " /byok agent set <agent> --key <key> (or delete them) first"
+            )
+        provider, status = row.provider, row.status
+        session.delete(row)
+        session.flush()
+        ctx.audit(
+            session,
+            action=cmd.action,
+            target=cmd.name,
+            detail=f"provider={provider} status={status}",
+        )
+        return provider
+
+    provider = await ctx.db(work)
+    await ctx.reply(
+        f"key {cmd.name} ({provider}) deleted; its sealed secret is erased. Its past usage"
+        " stays in /byok usage and the audit trail. Revoke it at the provider too if it"
+        " may have leaked."
+    )
 
 
 async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:

@@ -1,108 +1,122 @@
-"""`/byok limit set|list|clear`: spending limits per agent or workspace, per day or month."""
+"""`/byok limit set|list|clear`: spending limits per agent, workspace or member, per period."""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.budgets.reservations import format_reset, period_start_utc, period_window
+from bot.budgets.reservations import adjective
+from bot.budgets.standing import each_member_summary, standing
 from bot.commands import models as m
+from bot.commands import refs
 from bot.commands.agents import find_agent
 from bot.commands.context import CommandContext
-from bot.commands.display import exact_usd, usd_amount
 from bot.errors import NotFound
-from bot.money import to_pico
-from storage.budgets import ensure_counter
+from bot.money import format_pico, format_usd, to_pico
 from storage.limits import (
+    EACH_USER_TARGET,
     WORKSPACE_TARGET,
     agent_target,
     clear_budgets,
-    counter,
     list_budgets,
     set_budget,
+    user_target,
 )
 from storage.models import Agent, Budget, Workspace
 
-_ADJECTIVE = {"day": "daily", "month": "monthly"}
+USAGE_HINT = "/byok limit set <agent|workspace|@user|each-user> <usd> --per day|month [--soft]"
 
 
-def _target(session: Session, ctx: CommandContext, *, name: str) -> tuple[str, str | None, str]:
-    """(budgets.target, agent id, label) for `workspace` or an agent name."""
+def _target(
+    session: Session, ctx: CommandContext, *, name: str, user: m.UserRef | None
+) -> tuple[str, str | None, str | None, str]:
+    """(budgets.target, agent id, member id, label) of a limit's target."""
+    if user is not None:
+        member = refs.user_id(user, platform=ctx.place.platform)
+        return user_target(member), None, member, f"member {ctx.show_user(member)}"
     if name == WORKSPACE_TARGET:
-        return WORKSPACE_TARGET, None, "the workspace"
+        return WORKSPACE_TARGET, None, None, "the workspace"
+    if name == EACH_USER_TARGET:
+        return EACH_USER_TARGET, None, None, "each member"
     agent = find_agent(session, ctx, name=name)
-    return agent_target(agent.id), agent.id, f"agent {agent.name}"
+    return agent_target(agent.id), agent.id, None, f"agent {agent.name}"
 
 
-def _consumption(session: Session, ctx: CommandContext, *, budget: Budget) -> str:
-    """`$1.20 of $5.00 (24%) · resets 2026-11-28 00:00 CET` for the current period."""
+def _tz(session: Session, ctx: CommandContext) -> str:
     workspace = session.get(Workspace, ctx.workspace_id)
-    tz = workspace.timezone if workspace else "UTC"
-    key, resets = period_window(budget.period, now=ctx.now(), tz=tz)
-    row = counter(session, budget_id=budget.id or 0, period_start=key)
-    if row is None and budget.id is not None:
-        # Open the period's counter now, seeded with the scope's spend so far this period
-        # (the same row the next call would create), so the figure shown is the one enforced.
-        since = period_start_utc(budget.period, now=ctx.now(), tz=tz)
-        ensure_counter(session.connection(), budget_id=budget.id, period_start=key, since=since)
-        row = counter(session, budget_id=budget.id, period_start=key)
-    used = (row.spent_pusd + row.reserved_pusd) if row is not None else 0
-    share = used * 100 // budget.limit_pusd if budget.limit_pusd > 0 else 100
-    return (
-        f"{exact_usd(used)} of {exact_usd(budget.limit_pusd)} ({share}%)"
-        f" · resets {format_reset(resets)}"
-    )
+    return workspace.timezone if workspace else "UTC"
+
+
+def budget_label(session: Session, ctx: CommandContext, budget: Budget) -> str:
+    """`workspace`, `agent writer`, `member <@U1>`, `each member`."""
+    if budget.target == WORKSPACE_TARGET:
+        return "workspace"
+    if budget.target == EACH_USER_TARGET:
+        return "each member"
+    if budget.member_id is not None:
+        return f"member {ctx.show_user(budget.member_id)}"
+    agent = session.get(Agent, budget.agent_id) if budget.agent_id else None
+    return f"agent {agent.name if agent else '?'}"
+
+
+def describe(session: Session, ctx: CommandContext, budget: Budget) -> str:
+    """This period's figures of one budget (for `each-user`, summed over its members)."""
+    tz = _tz(session, ctx)
+    if budget.target == EACH_USER_TARGET:
+        return each_member_summary(session, budget, now=ctx.now(), tz=tz)
+    return standing(session, budget, now=ctx.now(), tz=tz).figures()
 
 
 async def set_limit(ctx: CommandContext, cmd: m.LimitSet) -> None:
     """Create or change a limit; spending so far this period still counts."""
 
     def work(session: Session) -> str:
-        target, agent_id, label = _target(session, ctx, name=cmd.name)
+        target, agent_id, member, label = _target(session, ctx, name=cmd.name, user=cmd.user)
         previous = set_budget(
             session,
             workspace_id=ctx.workspace_id,
             target=target,
             agent_id=agent_id,
+            member_id=member,
             period=cmd.per,
             limit_pusd=to_pico(cmd.usd),
             created_by=ctx.sender.user_id,
+            soft=cmd.soft,
         )
-        detail = f"{cmd.per} {cmd.usd}" + (f" was {exact_usd(previous)}" if previous else "")
-        ctx.audit(session, action=cmd.action, target=cmd.name, detail=detail)
+        kind = "soft" if cmd.soft else "hard"
+        detail = f"{cmd.per} {cmd.usd} {kind}" + (
+            f" was {format_pico(previous)}" if previous else ""
+        )
+        ctx.audit(session, action=cmd.action, target=member or cmd.name, detail=detail)
         budget = next(
             b
             for b in list_budgets(session, workspace_id=ctx.workspace_id)
             if b.target == target and b.period == cmd.per
         )
-        was = f" (was {exact_usd(previous)})" if previous is not None else ""
+        was = f" (was {format_pico(previous)})" if previous is not None else ""
+        soft = " soft" if cmd.soft else ""
+        never = " It never refuses a call; admins are alerted at 80% and 100%." if cmd.soft else ""
         return (
-            f"{_ADJECTIVE[cmd.per]} limit for {label} set to {usd_amount(cmd.usd)}{was}."
-            f" This {cmd.per}: {_consumption(session, ctx, budget=budget)}."
+            f"{adjective(cmd.per).capitalize()}{soft} limit for {label} set to"
+            f" {format_usd(cmd.usd)}{was}. This {cmd.per}: {describe(session, ctx, budget)}."
+            f"{never}"
         )
 
     await ctx.reply(await ctx.db(work))
 
 
 async def list_all(ctx: CommandContext, cmd: m.LimitList) -> None:
-    """Every limit with this period's spending and when it resets."""
+    """Every limit: spent, reserved, left, soft or hard, and when it resets."""
 
     def work(session: Session) -> str:
         budgets = list_budgets(session, workspace_id=ctx.workspace_id)
         if not budgets:
-            return (
-                "No limits. Set one with /byok limit set <agent|workspace> <usd> --per day|month."
-            )
+            return f"No limits. Set one with {USAGE_HINT}."
         lines = [f"Limits ({len(budgets)}):"]
         for budget in budgets:
-            agent = session.get(Agent, budget.agent_id) if budget.agent_id else None
-            label = (
-                "workspace"
-                if budget.target == WORKSPACE_TARGET
-                else f"agent {agent.name if agent else '?'}"
-            )
+            kind = "soft" if budget.soft else "hard"
             lines.append(
-                f"• {label} — {_ADJECTIVE.get(budget.period, budget.period)}:"
-                f" {_consumption(session, ctx, budget=budget)}"
+                f"• {budget_label(session, ctx, budget)} — {adjective(budget.period)}, {kind}:"
+                f" {describe(session, ctx, budget)}"
             )
         return "\n".join(lines)
 
@@ -110,19 +124,24 @@ async def list_all(ctx: CommandContext, cmd: m.LimitList) -> None:
 
 
 async def clear(ctx: CommandContext, cmd: m.LimitClear) -> None:
-    """Remove a target's limits (one period, or all)."""
+    """Remove a target's limits (one period, or all), with their counters and leases."""
 
     def work(session: Session) -> tuple[int, str]:
-        target, _agent_id, label = _target(session, ctx, name=cmd.name)
+        target, _agent_id, member, label = _target(session, ctx, name=cmd.name, user=cmd.user)
         removed = clear_budgets(
             session, workspace_id=ctx.workspace_id, target=target, period=cmd.per
         )
         if removed == 0:
-            which = f"{_ADJECTIVE[cmd.per]} " if cmd.per else ""
+            which = f"{adjective(cmd.per)} " if cmd.per else ""
             raise NotFound(f"{label} has no {which}limit", kind="limit", name=cmd.name)
-        ctx.audit(session, action=cmd.action, target=cmd.name, detail=f"period={cmd.per or 'all'}")
+        ctx.audit(
+            session,
+            action=cmd.action,
+            target=member or cmd.name,
+            detail=f"period={cmd.per or 'all'}",
+        )
         return removed, label
 
     removed, label = await ctx.db(work)
-    what = f"{_ADJECTIVE[cmd.per]} limit" if cmd.per else ("limit" if removed == 1 else "limits")
-    await ctx.reply(f"{label.capitalize()}'s {what} removed.")
+    what = f"{adjective(cmd.per)} limit" if cmd.per else ("limit" if removed == 1 else "limits")
+    await ctx.reply(f"{label[0].upper()}{label[1:]}'s {what} removed.")

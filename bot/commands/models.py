@@ -113,6 +113,29 @@ class KeyRevoke(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyDelete(Command):
+    """`key delete <name>`: only a key no agent uses."""
+
+    action: ClassVar[str] = "key.delete"
+    mutates: ClassVar[bool] = True
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsList(Command):
+    """`models <key> [<filter>]`: what the key can call, with prices."""
+
+    action: ClassVar[str] = "models.list"
+    key: str
+    filter: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The key whose models are listed."""
+        return self.key
+
+
+@dataclass(frozen=True, slots=True)
 class KeyTest(Command):
     """`key test <name>`."""
 
@@ -146,6 +169,7 @@ class AgentCreate(Command):
     mutates: ClassVar[bool] = True
     name: str
     settings: AgentSettings
+    verify: bool = True  # check --model against the key's model list
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +180,7 @@ class AgentSet(Command):
     mutates: ClassVar[bool] = True
     name: str
     settings: AgentSettings
+    verify: bool = True  # check the model against the key's model list
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +239,15 @@ class AgentDefault(Command):
 
 @dataclass(frozen=True, slots=True)
 class LimitSet(Command):
-    """`limit set <agent|workspace> <usd> --per day|month`."""
+    """`limit set <agent|workspace|@user|each-user> <usd> --per day|month [--soft]`."""
 
     action: ClassVar[str] = "limit.set"
     mutates: ClassVar[bool] = True
-    name: str  # an agent name or the word "workspace"
+    name: str  # an agent name, "workspace", "each-user", or the @user's id as typed
     usd: Decimal
     per: Period
+    soft: bool = False
+    user: UserRef | None = None  # set for an `@user` limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,12 +259,48 @@ class LimitList(Command):
 
 @dataclass(frozen=True, slots=True)
 class LimitClear(Command):
-    """`limit clear <agent|workspace> [--per day|month]`."""
+    """`limit clear <agent|workspace|@user|each-user> [--per day|month]`."""
 
     action: ClassVar[str] = "limit.clear"
     mutates: ClassVar[bool] = True
     name: str
     per: Period | None = None
+    user: UserRef | None = None  # set for an `@user` limit
+
+
+@dataclass(frozen=True, slots=True)
+class MeView(Command):
+    """`me`: the caller's own spend and the limits that apply to them (open to everyone)."""
+
+    action: ClassVar[str] = "me"
+    admin_only: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class Approve(Command):
+    """`approve <request> [<usd>]`: a one-off allowance for a refused member."""
+
+    action: ClassVar[str] = "approval.approve"
+    request: str
+    usd: Decimal | None = None
+
+    @property
+    def target(self) -> str:
+        """The request id."""
+        return self.request
+
+
+@dataclass(frozen=True, slots=True)
+class Deny(Command):
+    """`deny <request>`: refuse a member's request to pass a budget."""
+
+    action: ClassVar[str] = "approval.deny"
+    request: str
+
+    @property
+    def target(self) -> str:
+        """The request id."""
+        return self.request
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,13 @@ def is_admin(session: Session, *, place: Place, sender: Sender) -> bool:
     return is_granted(session, workspace_id=place.workspace_id, user_id=sender.user_id)
 
 
-_WORDS = {"usage.report": "usage", "audit.view": "audit"}
+_WORDS = {
+    "usage.report": "usage",
+    "audit.view": "audit",
+    "models.list": "models",
+    "approval.approve": "approve",
+    "approval.deny": "deny",
+}
 
 
 def refusal(action: str) -> str:

@@ -11,15 +11,16 @@ from sqlmodel import Session
 
 from bot.commands import models as m
 from bot.commands.context import CommandContext
-from bot.commands.display import count, exact_usd, plural
-from bot.money import from_pico
+from bot.commands.display import count, plural
+from bot.money import format_pico, from_pico
+from storage import outcomes
 from storage.models import UsageEvent
 from storage.reports import UsageLine, usage_by, usage_events, usage_total
 
 DEFAULT_SINCE = m.Since(days=30)
 MAX_ROWS = 25
 _COLUMNS = (
-    "time_utc", "agent", "key", "provider", "model", "user", "channel", "status", "error_kind",
+    "time_utc", "agent", "key", "provider", "model", "user", "channel", "outcome", "error_kind",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "cost_usd", "priced", "estimated", "input_price_mtok",
     "output_price_mtok", "cache_read_price_mtok", "cache_write_price_mtok", "latency_ms",
@@ -41,15 +42,16 @@ def window_start(since: m.Since, *, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> 
 
 
 def _figures(line: UsageLine) -> str:
-    parts = [exact_usd(line.cost_pusd), plural(line.calls, "call"), f"{count(line.tokens)} tokens"]
+    parts = [
+        format_pico(line.cost_pusd),
+        plural(line.calls, "call"),
+        f"{count(line.tokens)} tokens",
+    ]
     if line.unpriced:
         parts.append(f"{line.unpriced:,} unpriced (not in the cost)")
     if line.estimated:
         parts.append(f"{line.estimated:,} estimated")
-    if line.failed:
-        parts.append(f"{line.failed:,} failed")
-    if line.refused:
-        parts.append(f"{line.refused:,} refused by a limit")
+    parts.append(f"outcomes: {outcomes.summary(line.outcomes)}")
     return " · ".join(parts)
 
 
@@ -96,7 +98,7 @@ def _row(event: UsageEvent) -> list[str]:
     cost = "" if event.cost_pusd is None else f"{from_pico(event.cost_pusd).normalize():f}"
     values: list[object] = [
         event.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), event.agent_name, event.key_name,
-        event.provider, event.model, event.user_id, event.channel_id, event.status,
+        event.provider, event.model, event.user_id, event.channel_id, event.outcome,
         event.error_kind, event.input_tokens, event.output_tokens, event.cache_read_tokens,
         event.cache_write_tokens, event.reasoning_tokens, cost, event.priced, event.estimated,
         event.input_price_mtok, event.output_price_mtok, event.cache_read_price_mtok,

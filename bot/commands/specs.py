@@ -38,6 +38,7 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         ("help",), "help [command]", "show the commands, or one command's usage", max_args=3
     ),
+    CommandSpec(("me",), "me", "your own spend today and this month, and your limits"),
     CommandSpec(
         ("key", "add"),
         "key add <provider> <name> [<secret>] [--base-url URL] [--no-verify]",
@@ -64,6 +65,13 @@ SPECS: tuple[CommandSpec, ...] = (
         max_args=1,
     ),
     CommandSpec(
+        ("key", "delete"),
+        "key delete <name>",
+        "erase a key no agent uses (the audit trail keeps that it existed)",
+        min_args=1,
+        max_args=1,
+    ),
+    CommandSpec(
         ("key", "test"),
         "key test <name>",
         "check a key against its provider",
@@ -71,11 +79,18 @@ SPECS: tuple[CommandSpec, ...] = (
         max_args=1,
     ),
     CommandSpec(
+        ("models",),
+        "models <key> [<filter>]",
+        "the models a key can call, with prices per million tokens",
+        min_args=1,
+        max_args=2,
+    ),
+    CommandSpec(
         ("agent", "create"),
         "agent create <name> --key <key> --model <model> [--prompt TEXT] [--max-tokens N]"
-        " [--temperature T] [--show-cost]",
+        " [--temperature T] [--show-cost] [--no-verify]",
         "create an agent: key + model + system prompt + settings",
-        flags=frozenset({"--show-cost"}),
+        flags=frozenset({"--show-cost", "--no-verify"}),
         values=_AGENT_VALUES,
         min_args=1,
         max_args=1,
@@ -83,9 +98,9 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         ("agent", "set"),
         "agent set <name> [--key <key>] [--model <model>] [--prompt TEXT] [--max-tokens N]"
-        " [--temperature T] [--show-cost|--no-show-cost]",
+        " [--temperature T] [--show-cost|--no-show-cost] [--no-verify]",
         "change an agent's key, model, prompt or settings",
-        flags=frozenset({"--show-cost", "--no-show-cost"}),
+        flags=frozenset({"--show-cost", "--no-show-cost", "--no-verify"}),
         values=_AGENT_VALUES,
         min_args=1,
         max_args=1,
@@ -125,8 +140,9 @@ SPECS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         ("limit", "set"),
-        "limit set <agent|workspace> <usd> --per day|month",
+        "limit set <agent|workspace|@user|each-user> <usd> --per day|month [--soft]",
         "set a spending limit per day or month (workspace timezone)",
+        flags=frozenset({"--soft"}),
         values=frozenset({"--per"}),
         min_args=2,
         max_args=2,
@@ -134,11 +150,21 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(("limit", "list"), "limit list", "show the limits and this period's spend"),
     CommandSpec(
         ("limit", "clear"),
-        "limit clear <agent|workspace> [--per day|month]",
+        "limit clear <agent|workspace|@user|each-user> [--per day|month]",
         "remove a spending limit",
         values=frozenset({"--per"}),
         min_args=1,
         max_args=1,
+    ),
+    CommandSpec(
+        ("approve",),
+        "approve <request> [<usd>]",
+        "let a member refused by a budget pass it once (the call's worst case, or <usd>)",
+        min_args=1,
+        max_args=2,
+    ),
+    CommandSpec(
+        ("deny",), "deny <request>", "refuse a member's over-budget request", min_args=1, max_args=1
     ),
     CommandSpec(
         ("usage",),

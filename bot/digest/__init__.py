@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.digest.chart import PNG_SIGNATURE, TOTAL_GID, render_spend_chart, spend_figure
-from bot.digest.claim import aware, skip_ended_days
-from bot.digest.report import DigestReport, build_report, workspace_zone
+from bot.digest.claim import skip_ended_days
+from bot.digest.report import DigestReport, build_report
 from bot.digest.schedule import JOB_ID, post_digest, run_due_digests, schedule_digests
 from bot.digest.text import change, render_text
 
@@ -13,7 +13,6 @@ __all__ = [
     "PNG_SIGNATURE",
     "TOTAL_GID",
     "DigestReport",
-    "aware",
     "build_report",
     "change",
     "post_digest",
@@ -23,5 +22,4 @@ __all__ = [
     "schedule_digests",
     "skip_ended_days",
     "spend_figure",
-    "workspace_zone",
 ]

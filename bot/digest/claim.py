@@ -18,11 +18,10 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from bot.digest.report import workspace_zone, yesterday_in
+from bot.clock import as_aware_utc, to_naive_utc, zone_or_utc
+from bot.digest.report import yesterday_in
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from storage.digest import (
@@ -35,7 +34,6 @@ from storage.digest import (
     reclaim_digest,
     skip_digest,
 )
-from storage.engine import DatabaseDown, session_scope
 from storage.models import DigestRun, Workspace
 
 logger = logging.getLogger(__name__)
@@ -56,7 +54,7 @@ def due_digests(
     for workspace in digest_workspaces(session):
         if workspace.platform not in platforms:
             continue
-        local = now.astimezone(workspace_zone(workspace.timezone))
+        local = now.astimezone(zone_or_utc(workspace.timezone))
         if local.time() >= _digest_time(workspace.digest_time):
             candidates.append((workspace.id, local.date() - dt.timedelta(days=1)))
     runs = digest_runs_for(
@@ -77,20 +75,20 @@ def skip_ended_days(session: Session, *, workspace: Workspace, now: dt.datetime)
     Only yesterday can be due (see `due_digests`), so marking it is enough; a day already
     claimed or posted is left alone.
     """
-    day = yesterday_in(workspace_zone(workspace.timezone), aware(now))
-    skip_digest(session, workspace_id=workspace.id, day=day.isoformat(), now=naive(aware(now)))
+    day = yesterday_in(zone_or_utc(workspace.timezone), as_aware_utc(now))
+    skip_digest(session, workspace_id=workspace.id, day=day.isoformat(), now=to_naive_utc(now))
 
 
 def claimable(run: DigestRun, *, now: dt.datetime) -> bool:
     """True when the day's claim may be (re)taken: it failed or went stale past the lease."""
-    return run.status in (CLAIMED, FAILED) and run.claimed_at < naive(now) - LEASE
+    return run.status in (CLAIMED, FAILED) and run.claimed_at < to_naive_utc(now) - LEASE
 
 
 def claim(
     session: Session, *, workspace_id: str, day: dt.date, claimant: str, now: dt.datetime
 ) -> bool:
     """Claim the day for `claimant`: a fresh INSERT, or the take-over of a stale claim."""
-    stamp = naive(now)
+    stamp = to_naive_utc(now)
     key = {"workspace_id": workspace_id, "day": day.isoformat(), "claimed_by": claimant}
     return claim_digest(session, now=stamp, **key) or reclaim_digest(
         session, now=stamp, stale_before=stamp - LEASE, **key
@@ -113,7 +111,7 @@ async def finish(
                     day=day.isoformat(),
                     claimed_by=claimant,
                     status=status,
-                    now=naive(aware(services.clock())),
+                    now=to_naive_utc(services.clock()),
                 ),
             )
         except DatabaseUnavailable:
@@ -138,14 +136,7 @@ async def finish(
 async def run_db(services: Services, work: Callable[[Session], T]) -> T:
     """Run `work` in one transaction on a worker thread; outages become DatabaseUnavailable."""
 
-    def run() -> T:
-        with session_scope(services.engine) as session:
-            return work(session)
-
-    try:
-        return await asyncio.to_thread(run)
-    except (OperationalError, InterfaceError, PoolTimeout, DatabaseDown) as exc:
-        raise DatabaseUnavailable("the database is temporarily unavailable") from exc
+    return await services.db.session(work)
 
 
 def _digest_time(text: str) -> dt.time:
@@ -160,13 +151,3 @@ def _digest_time(text: str) -> dt.time:
 def new_claimant() -> str:
     """Unique per attempt, so a replica can only ever finish the claim it made itself."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """`moment` as an aware datetime (naive ones are taken as UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
-def naive(moment: dt.datetime) -> dt.datetime:
-    """`moment` as naive UTC, the form every timestamp column holds."""
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)

@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot.clock import zone_or_utc
 from bot.money import from_pico
 from storage.digest import (
     BudgetUse,
@@ -29,6 +30,7 @@ from storage.digest import (
     usage_buckets,
 )
 from storage.models import Workspace
+from storage.reports import outcome_counts
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +73,15 @@ class Breakdown:
 class BudgetLine:
     """A budget's consumption in its current period (and, for daily ones, on the digest day)."""
 
-    target: str  # "workspace" or the agent's name
+    target: str  # "workspace", the agent's name, "each-user" or the member's id
     is_workspace: bool
     period: str  # day | month
     period_start: str
     limit: Decimal
     spent: Decimal
     spent_on_day: Decimal | None
+    scope: str = "agent"  # workspace | agent | user | each-user
+    soft: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class DigestReport:
     previous: Figures
     week_average: Average
     failed_calls: int
+    outcomes: dict[str, int]  # the day's rows per outcome word (storage.outcomes)
     by_agent: tuple[Breakdown, ...]
     by_key: tuple[Breakdown, ...]
     by_model: tuple[Breakdown, ...]
@@ -142,15 +147,6 @@ def display_name(workspace: Workspace) -> str:
     return f"your {_PLATFORM_PLACES.get(workspace.platform, 'workspace')}"
 
 
-def workspace_zone(name: str) -> ZoneInfo:
-    """The workspace's IANA zone; UTC when the stored name is unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        logger.warning("unknown workspace timezone %r, using UTC", name)
-        return ZoneInfo("UTC")
-
-
 def local_midnight_utc(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     """The naive-UTC instant at which `day` starts in `zone`."""
     local = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
@@ -166,7 +162,7 @@ def build_report(
     session: Session, *, workspace: Workspace, day: dt.date, now: dt.datetime
 ) -> DigestReport:
     """Compute the digest of `workspace` for local `day`; `now` (aware) picks budget periods."""
-    zone = workspace_zone(workspace.timezone)
+    zone = zone_or_utc(workspace.timezone)
     days = tuple(day - dt.timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS))
     bounds = [local_midnight_utc(d, zone) for d in (*days, day + dt.timedelta(days=1))]
     buckets = usage_buckets(session, workspace_id=workspace.id, boundaries=bounds)
@@ -194,6 +190,9 @@ def build_report(
             tokens=Decimal(sum(f.tokens for f in week)) / AVERAGE_DAYS,
         ),
         failed_calls=sum(b.errors for b in on_day),
+        outcomes=outcome_counts(
+            session, workspace_id=workspace.id, start=bounds[_DAY], end=bounds[_DAY + 1]
+        ),
         by_agent=_breakdown(buckets, lambda b: b.agent_name or "(no agent)"),
         by_key=_breakdown(buckets, lambda b: b.key_name or "(no key)"),
         by_model=_breakdown(buckets, lambda b: b.model or "(unknown model)"),
@@ -286,8 +285,14 @@ def _budget_line(use: BudgetUse, *, current: dict[str, str], day: dt.date) -> Bu
     on_day: Decimal | None = None
     if budget.period == "day" and day.isoformat() != period_start:
         on_day = from_pico(use.spent_pusd.get(day.isoformat(), 0))
+    scope = budget.target.split(":", 1)[0]
+    target = "workspace" if is_workspace else (use.agent_name or "(deleted agent)")
+    if scope in ("user", "each-user"):
+        target = budget.member_id or "each-user"
     return BudgetLine(
-        target="workspace" if is_workspace else (use.agent_name or "(deleted agent)"),
+        target=target,
+        scope=scope,
+        soft=budget.soft,
         is_workspace=is_workspace,
         period=budget.period,
         period_start=period_start,

@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from bot.clock import as_aware_utc, zone_or_utc
 from bot.digest.chart import render_spend_chart
 from bot.digest.claim import (
-    aware,
     claim,
     claimable,
     due_digests,
@@ -22,7 +22,7 @@ from bot.digest.claim import (
     new_claimant,
     run_db,
 )
-from bot.digest.report import DigestReport, build_report, workspace_zone, yesterday_in
+from bot.digest.report import DigestReport, build_report, yesterday_in
 from bot.digest.text import render_text
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
@@ -79,12 +79,12 @@ async def post_digest(
     claim; with `force` (`/byok digest now`) it posts regardless and leaves the claim alone.
     Raises `DatabaseUnavailable` when the database cannot be reached before posting.
     """
-    now = aware(services.clock())
+    now = as_aware_utc(services.clock())
     workspace = await run_db(services, lambda s: get_workspace(s, workspace_id=workspace_id))
     if workspace is None:
         fallback = now.date() - dt.timedelta(days=1)
         return DigestOutcome(workspace_id, day or fallback, "unknown_workspace")
-    day = day or yesterday_in(workspace_zone(workspace.timezone), now)
+    day = day or yesterday_in(zone_or_utc(workspace.timezone), now)
     channel = workspace.digest_channel or None
     if channel is None:
         return DigestOutcome(workspace_id, day, "no_channel")
@@ -146,7 +146,7 @@ async def run_due_digests(services: Services) -> int:
 
     Never raises: a database outage or a platform failure is logged and retried next time.
     """
-    now = aware(services.clock())
+    now = as_aware_utc(services.clock())
     platforms = set(services.posters)
     try:
         due = await run_db(services, lambda s: due_digests(s, now=now, platforms=platforms))

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.digest.report import Average, BudgetLine, DigestReport, Figures, KeyProblem
 from bot.money import format_usd
+from storage import outcomes
 
 MAX_LINES = 10  # per breakdown; the rest is summarised in one line
 
@@ -41,8 +42,8 @@ def render_text(report: DigestReport, *, chart_attached: bool = True) -> str:
         f"*Spend {format_usd(report.total.spend)}* · {_count(report.total.requests, 'request')}"
         f" · {_count(report.total.tokens, 'token')}"
     )
-    if report.failed_calls:
-        lines.append(f"{report.failed_calls:,} of the requests failed.")
+    if any(report.outcomes.values()):
+        lines.append(f"Outcomes: {outcomes.summary(report.outcomes)}.")
     if report.week_average.requests == 0 and report.previous.requests == 0:
         lines.append("No AI calls in the 7 days before.")
     else:
@@ -139,10 +140,17 @@ def _count(number: int, noun: str) -> str:
 
 def _budget(line: BudgetLine, *, day: dt.date) -> str:
     who = "workspace" if line.is_workspace else f"agent `{line.target}`"
+    if line.scope == "user":
+        who = f"member <@{line.target}>"
+    elif line.scope == "each-user":
+        who = "each member"
     period = "daily" if line.period == "day" else "monthly"
+    kind = " soft" if line.soft else ""
     so_far = "today so far" if line.period == "day" else "this month so far"
+    if line.scope == "each-user":
+        so_far += " (the most by one member)"
     text = (
-        f"• {who}, {period} limit {format_usd(line.limit)}: {format_usd(line.spent)}"
+        f"• {who}, {period}{kind} limit {format_usd(line.limit)}: {format_usd(line.spent)}"
         f" ({_share(line.spent, line.limit)}) {so_far}"
     )
     if line.spent_on_day is not None:
@@ -151,7 +159,7 @@ def _budget(line: BudgetLine, *, day: dt.date) -> str:
             f" on {day:%a %d %b}"
         )
     if line.limit > 0 and line.spent >= line.limit:
-        text += " — *exhausted*"
+        text += " — *over its soft limit*" if line.soft else " — *exhausted*"
     return text
 
 

@@ -13,6 +13,7 @@ from bot.providers.anthropic import AnthropicClient
 from bot.providers.gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
 from bot.providers.gemini import GeminiClient
 from bot.providers.http import Caller, RetryPolicy, WireCall, new_http_client
+from bot.providers.listing import listing_call, run_listing
 from bot.providers.openai import OpenAIClient, OpenAIFlavor
 from bot.providers.types import ChatRequest, KeySpec, StreamItem
 from bot.providers.urls import Resolver, parse_base_url, resolve_sync
@@ -198,6 +199,17 @@ class Providers:
             return client.models_call(checked)
 
         await run_verify(self._caller, make)
+
+    async def list_models(self, key: KeySpec) -> list[str]:
+        """The model ids the key's list-models call reports, sorted; ``ProviderError``."""
+        ids: list[str] = []
+
+        async def make() -> WireCall:
+            client, checked = await self._prepare(key)
+            return listing_call(client, checked, ids)
+
+        await run_listing(self._caller, make)
+        return ids
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""

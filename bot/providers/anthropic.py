@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import httpx
@@ -16,6 +15,7 @@ from bot.providers.failures import (
     stream_error,
 )
 from bot.providers.http import WireCall
+from bot.providers.parts import anthropic_content, json_body
 from bot.providers.sse import SSEDecoder
 from bot.providers.types import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.wire import (
@@ -163,7 +163,9 @@ class AnthropicClient(WireClient):
         body: dict[str, object] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.text} for m in request.messages],
+            "messages": [
+                {"role": m.role, "content": anthropic_content(m)} for m in request.messages
+            ],
             "stream": True,
         }
         if request.system:
@@ -179,12 +181,13 @@ class AnthropicClient(WireClient):
             method="POST",
             url=endpoint(key, DEFAULT_BASE_URL, "/v1/messages"),
             headers=headers,
-            body=json.dumps(body, ensure_ascii=False).encode(),
+            body=json_body(body),
             parser=lambda h: AnthropicStream(provider, h),
             classify=self._classify,
         )
 
     models_path = "/v1/models"
+    models_query = (("limit", "1000"),)
 
     def default_base_url(self) -> str | None:
         """The base URL a key without ``--base-url`` uses (None: it must have one)."""

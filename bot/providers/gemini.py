@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -26,6 +25,7 @@ from bot.providers.failures import (
     status_error,
 )
 from bot.providers.http import WireCall
+from bot.providers.parts import gemini_parts, json_body
 from bot.providers.sse import SSEDecoder
 from bot.providers.types import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.wire import (
@@ -229,7 +229,7 @@ class GeminiClient(WireClient):
     def chat_call(self, key: KeySpec, request: ChatRequest) -> WireCall:
         """POST ``{base}/v1beta/models/{model}:streamGenerateContent?alt=sse``."""
         contents = [
-            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.text}]}
+            {"role": "model" if m.role == "assistant" else "user", "parts": gemini_parts(m)}
             for m in request.messages
         ]
         config: dict[str, object] = {"maxOutputTokens": request.max_tokens}
@@ -248,12 +248,13 @@ class GeminiClient(WireClient):
             method="POST",
             url=endpoint(key, DEFAULT_BASE_URL, path, query={"alt": "sse"}),
             headers=headers,
-            body=json.dumps(body, ensure_ascii=False).encode(),
+            body=json_body(body),
             parser=lambda h: GeminiStream(provider, h),
             classify=self._classify,
         )
 
     models_path = "/v1beta/models"
+    models_query = (("pageSize", "1000"),)
 
     def default_base_url(self) -> str | None:
         """The base URL a key without ``--base-url`` uses (None: it must have one)."""

@@ -21,6 +21,7 @@ from bot.errors import (
     UnsafeBaseURL,
 )
 from bot.providers.failures import scrub_completion, scrub_error
+from bot.providers.parts import JsonBody
 from bot.providers.pool import provider_transport
 from bot.providers.types import Completion, StreamItem, TextDelta
 from bot.providers.urls import ConnectGuard, Resolver
@@ -58,7 +59,7 @@ class WireCall:
     headers: Mapping[str, str] = field(repr=False)
     parser: Callable[[httpx.Headers], StreamParser]
     classify: Classifier
-    body: bytes | None = field(default=None, repr=False)
+    body: bytes | JsonBody | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,10 +294,13 @@ class Caller:
         if remaining <= 0:
             raise ProviderTimeout(f"{call.provider}: no answer in time", provider=call.provider)
         http = self._http()
+        headers = call.headers
+        if isinstance(call.body, JsonBody):  # streamed in slices, with its exact length
+            headers = {**call.headers, "content-length": str(len(call.body))}
         request = http.build_request(
             call.method,
             call.url,
-            headers=call.headers,
+            headers=headers,
             content=call.body,
             timeout=httpx.Timeout(remaining),
         )

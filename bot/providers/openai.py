@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from bot.providers.failures import (
     stream_error,
 )
 from bot.providers.http import Caller, WireCall
+from bot.providers.parts import json_body, openai_content
 from bot.providers.sse import SSEDecoder
 from bot.providers.types import ChatRequest, Completion, KeySpec, StreamItem, TextDelta, Usage
 from bot.providers.wire import (
@@ -199,10 +199,15 @@ class OpenAIClient(WireClient):
 
     def chat_call(self, key: KeySpec, request: ChatRequest) -> WireCall:
         """POST ``{base}/chat/completions`` with ``stream: true`` and usage requested."""
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, object]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
-        messages.extend({"role": m.role, "content": m.text} for m in request.messages)
+        # File parts for PDFs on OpenAI itself; other servers get a PDF's text.
+        native = self.provider == "openai"
+        messages.extend(
+            {"role": m.role, "content": openai_content(m, native_pdf=native)}
+            for m in request.messages
+        )
         body: dict[str, object] = {
             "model": request.model,
             "messages": messages,
@@ -222,7 +227,7 @@ class OpenAIClient(WireClient):
             method="POST",
             url=endpoint(key, flavor.default_base_url, "/chat/completions"),
             headers=headers,
-            body=json.dumps(body, ensure_ascii=False).encode(),
+            body=json_body(body),
             parser=lambda h: OpenAIStream(provider, h, flavor),
             classify=self._classify,
         )

@@ -1,25 +1,45 @@
-"""The one interface every provider wire client implements."""
+"""The values a provider call speaks in: request, attachments, usage, stream items, key spec."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 Role = Literal["user", "assistant"]
+AttachmentKind = Literal["image", "pdf"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An image or PDF sent as a content part beside a message's text (in memory only).
+
+    `text` is a PDF's extracted text: what a provider without native documents gets.
+    The name and the bytes are message content: never logged, stored or audited.
+    """
+
+    kind: AttachmentKind
+    mime: str
+    data: bytes = field(repr=False)
+    name: str = field(default="", repr=False)
+    text: str = field(default="", repr=False)
+    width: int = 0  # images: pixels, from the header
+    height: int = 0
+    pages: int = 0  # PDFs
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One turn of conversation context (held in memory only)."""
+    """One turn of conversation history (held in memory only)."""
 
     role: Role
     text: str
+    # Images and PDFs of the current message only (earlier files are never re-sent).
+    parts: tuple[Attachment, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """What an agent asks its provider: model, system prompt, context, generation settings."""
+    """What an agent asks its provider: model, system prompt, history, generation settings."""
 
     model: str
     messages: tuple[ChatMessage, ...]
@@ -92,17 +112,3 @@ class KeySpec:
     provider: str
     secret: str = field(repr=False)
     base_url: str | None = None
-
-
-class ProviderClient(Protocol):
-    """A wire client for one provider family."""
-
-    provider: str
-
-    def stream_chat(self, key: KeySpec, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        """Yield text deltas, then exactly one ``Completion``; raise ``ProviderError``."""
-        ...
-
-    async def verify_key(self, key: KeySpec) -> None:
-        """Make a cheap authenticated call; raise ``KeyRejected`` (or another ``ProviderError``)."""
-        ...

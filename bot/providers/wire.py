@@ -146,6 +146,7 @@ class WireClient:
         raise NotImplementedError
 
     models_path = "/models"  # the model-listing path under the base URL
+    models_query: tuple[tuple[str, str], ...] = ()  # the largest page a paged listing allows
 
     def default_base_url(self) -> str | None:
         """The base URL a key without ``--base-url`` uses (None: it must have one)."""

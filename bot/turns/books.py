@@ -76,6 +76,16 @@ class CallBooks:
             newly_failing=self._failing if done > 1 else False,
         )
 
+    def budget_use(self) -> list[tuple[int, int, int]]:
+        """(budget id, settled spend, limit) in pico-dollars of each counter settled."""
+        done = len(self.steps.results)
+        states = self._states if done > 1 else self._states[:1] if done else []
+        return [
+            (item.budget_id, state.spent_pusd, item.limit_pusd)
+            for item, state in zip(self.held, states, strict=False)
+            if state is not None
+        ]
+
     def _settlement(self, item: Held) -> CounterSettlement:
         return CounterSettlement(
             budget_id=item.budget_id,
@@ -83,6 +93,7 @@ class CallBooks:
             reserved_pusd=item.amount_pusd,
             spent_pusd=self.result.cost_pusd or 0,
             lease_id=item.lease_id,
+            member=item.member,
         )
 
     def _settle_first(self, conn: Connection) -> None:

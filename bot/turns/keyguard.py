@@ -26,10 +26,10 @@ def carries_key(text: str) -> bool:
 
 
 def without_keys(turns: Sequence[ChatMessage]) -> tuple[list[ChatMessage], int]:
-    """The context without its turns that carry a key shape, and how many were left out.
+    """The history without its turns that carry a key shape, and how many were left out.
 
     A key pasted earlier in a thread or reply chain was refused when it was said; it
-    must not reach a model later as context either (SPEC, "Messages").
+    must not reach a model later as history either (SPEC, "Messages").
     """
     kept = [turn for turn in turns if not carries_key(turn.text)]
     return kept, len(turns) - len(kept)

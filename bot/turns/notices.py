@@ -10,7 +10,7 @@ from bot.budgets.reservations import Alert
 from bot.errors import KeyRejected, RateLimited
 from bot.services import Services
 from bot.turns.outcome import Outcome
-from bot.turns.setup import Setup
+from bot.turns.plan import Setup
 from storage.lookups import AgentRow, KeyRow
 
 logger = logging.getLogger(__name__)

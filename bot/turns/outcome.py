@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -53,6 +53,7 @@ class Outcome:
     completion: Completion | None = None
     error: ProviderError | None = None
     started: float = field(default_factory=time.perf_counter)
+    first_text_at: float | None = None  # when the first text arrived (time to first token)
     ended: float | None = None
     _result: CallResult | None = None
 
@@ -67,11 +68,24 @@ class Outcome:
         ended = self.ended if self.ended is not None else time.perf_counter()
         return int((ended - self.started) * 1000)
 
+    @property
+    def first_token_seconds(self) -> float | None:
+        """Seconds from the request to the first text; None if no text came."""
+        return None if self.first_text_at is None else self.first_text_at - self.started
+
+    @property
+    def total_seconds(self) -> float:
+        """Seconds from the request to the end of the stream (or now)."""
+        ended = self.ended if self.ended is not None else time.perf_counter()
+        return ended - self.started
+
     def take(self, item: StreamItem) -> str | None:
         """Record one stream item; the text to relay, if any. Sets `cut` past the cap."""
         if isinstance(item, TextDelta):
             if not item.text:
                 return None
+            if self.first_text_at is None:
+                self.first_text_at = time.perf_counter()
             self.emitted = True
             self.output_bytes += len(item.text.encode("utf-8", "surrogatepass"))
             self.output_chunks += 1
@@ -167,14 +181,24 @@ def footer(*, agent: str, model: str, result: CallResult) -> str:
     return f"{agent} · {model} · {tokens:,} tokens · {cost}"
 
 
-async def first_text(items: AsyncIterator[StreamItem], outcome: Outcome) -> str | None:
-    """Pull items until the first text (returned) or the completion; errors propagate.
+async def relayed(
+    items: AsyncGenerator[StreamItem, None], outcome: Outcome
+) -> AsyncGenerator[str, None]:
+    """The one stream loop: each item recorded in `outcome`, its text yielded as it comes.
 
-    Peeking before the sink starts streaming means a call that fails before any output
-    gets one clean error line instead of an empty streamed reply.
+    Once the output passes the max output tokens (`Outcome.cut`) the provider's stream is
+    closed at once, before the crossing piece is relayed: no further byte is read. A
+    `ProviderError` is recorded as the outcome's error and propagates.
     """
-    async for item in items:
-        text = outcome.take(item)
-        if text is not None or outcome.done:
-            return text
-    return None
+    try:
+        async for item in items:
+            text = outcome.take(item)
+            if outcome.cut:
+                await items.aclose()
+            if text is not None:
+                yield text
+            if outcome.done:
+                return
+    except ProviderError as exc:
+        outcome.error = exc
+        raise

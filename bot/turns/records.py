@@ -17,6 +17,7 @@ from bot.errors import ProviderError
 from bot.money import to_pico
 from bot.providers.types import Usage
 from storage import usage as store
+from storage.outcomes import outcome_of
 
 # Statuses a row can have.
 OK = "ok"
@@ -68,6 +69,11 @@ class CallResult:
     prices: UnitPrices = UnitPrices()
     latency_ms: int | None = None
     request_id: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The row's one outcome word (`storage.outcomes`): what every report counts."""
+        return outcome_of(self.status, self.error_kind)
 
     @property
     def cost_pusd(self) -> int | None:
@@ -130,6 +136,7 @@ def row_values(facts: CallFacts, result: CallResult, *, at: dt.datetime) -> dict
         event_id=None if facts.event_id is None else facts.event_id[:128],
         status=result.status,
         error_kind=result.error_kind,
+        outcome=result.outcome,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,

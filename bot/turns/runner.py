@@ -14,22 +14,24 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from decimal import Decimal
 from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from bot import metrics, safetext
+from bot import files, metrics, safetext
 from bot.boundary import IncomingMessage, ReplySink
+from bot.clock import to_naive_utc
 from bot.dedupe import Deduper
 from bot.errors import DatabaseUnavailable, ProviderError
-from bot.providers.types import ChatMessage, ChatRequest, KeySpec, StreamItem
+from bot.providers.types import ChatMessage, ChatRequest, KeySpec
 from bot.services import Services
-from bot.transactions import Commit, TransactionRunner
-from bot.turns import keyguard, records
+from bot.transactions import Commit
+from bot.turns import keyguard, records, trim
 from bot.turns.books import CallBooks
 from bot.turns.notices import Notices
-from bot.turns.outcome import Outcome, first_text, footer
-from bot.turns.plan import Plan, Planner, build_request, naive_utc
+from bot.turns.outcome import Outcome, footer, relayed
+from bot.turns.plan import Plan, Planner, build_request
 from bot.turns.records import CallResult
 from storage.lookups import AgentRow
 
@@ -46,7 +48,7 @@ class TurnRunner:
         self.services = services
         self.planner = Planner(services, deduper=deduper)
         self.notices = Notices(services)
-        self.transactions = TransactionRunner(services.engine)
+        self.transactions = services.db
 
     async def db(self, fn: Callable[[Connection], T]) -> T:
         """Run a planning unit off the loop; outages raise `DatabaseUnavailable`."""
@@ -57,26 +59,61 @@ class TurnRunner:
         if message.sender.is_bot or message.is_edit:
             return
         now = self.services.clock()
-        plan = await self.db(lambda conn: self.planner.first(conn, message, now=now))
+        plan = await self._plan(lambda conn: self.planner.first(conn, message, now=now))
         if plan is None:
             return
-        if plan.line is None and plan.request is None:  # the platform's history comes first
-            plan.request = await self._request(message, plan)
-            plan = await self.db(
+        if plan.line is None and plan.request is None:  # history and files come first
+            request = await self._request(message, plan, sink)
+            if request is None:  # no text, and every file was left out (each has its line)
+                return
+            plan.request = request
+            plan = await self._plan(
                 lambda conn: self.planner.reserve(conn, plan, now=self.services.clock())
             )
         await self.notices.alerts(plan.setup, plan.alerts)
+        if plan.refusal is not None:
+            metrics.count_refusal(plan.refusal)
+        if plan.line is not None and plan.approval_id is not None:
+            await sink.send_refusal(plan.line, request_id=plan.approval_id)
+            return
         if plan.line is not None:
             await sink.send(plan.line, private=True)
             return
         await self._call(sink, plan)
 
-    async def _request(self, message: IncomingMessage, plan: Plan) -> ChatRequest:
+    async def _plan(self, fn: Callable[[Connection], T]) -> T:
+        """A planning unit that a stop (cancellation) cannot split from its reservation.
+
+        Cancelled while the unit runs on its thread, the turn waits for it and releases
+        whatever it reserved (settled at no cost, recorded as interrupted) before ending,
+        so a graceful stop leaves no reservation for the lease sweep.
+        """
+        unit = asyncio.ensure_future(self.db(fn))
+        try:
+            return await asyncio.shield(unit)
+        except asyncio.CancelledError:
+            try:
+                plan = await unit
+            except Exception:  # the unit failed: it holds nothing
+                raise asyncio.CancelledError from None
+            if isinstance(plan, Plan) and plan.reservation is not None and plan.facts is not None:
+                interrupted = CallResult(
+                    status=records.FAILED, error_kind="interrupted", cost=Decimal(0)
+                )
+                await self._finish(plan, interrupted)
+            raise
+
+    async def _request(
+        self, message: IncomingMessage, plan: Plan, sink: ReplySink
+    ) -> ChatRequest | None:
         agent = plan.setup.route.agent
-        assert agent is not None and message.history is not None
+        assert agent is not None
         history: list[ChatMessage] = []
         try:
-            history = safetext.clean_turns(await message.history())
+            if message.agent_history is not None:  # the adapter's memory of this agent
+                history = safetext.clean_turns(await message.agent_history(agent.name))
+            elif message.history is not None:
+                history = safetext.clean_turns(await message.history())
         except Exception as exc:  # the platform's history is a nicety; answer without it
             logger.warning("could not read conversation history: %s", type(exc).__name__)
         # The key guard covers the context too, here in the core so every platform's
@@ -88,7 +125,36 @@ class TurnRunner:
                 dropped,
                 plan.setup.workspace_id,
             )
-        return build_request(agent, plan.setup.route.text, history)
+        attached = await self._attachments(message, plan, sink)
+        text = plan.setup.route.text
+        if attached is not None and not attached.sends_any and not text.strip():
+            return None
+        return build_request(agent, text, history, attached=attached)
+
+    async def _attachments(
+        self, message: IncomingMessage, plan: Plan, sink: ReplySink
+    ) -> files.Intake | None:
+        """The message's own files, checked and read; one private line per file left out."""
+        agent, key = plan.setup.route.agent, plan.setup.key
+        if not message.files or agent is None or key is None:
+            return None
+        room = trim.files_room(
+            model=agent.model,
+            system=agent.prompt or None,
+            text=plan.setup.route.text,
+            max_output_tokens=agent.max_tokens,
+        )
+        attached = await files.take(
+            message.files,
+            provider=key.provider,
+            model=agent.model,
+            agent=agent.name,
+            room_tokens=room,
+            guard=keyguard.carries_key,
+        )
+        for line in attached.lines:
+            await sink.send(line, private=True)
+        return attached
 
     async def _call(self, sink: ReplySink, plan: Plan) -> None:
         """Make the provider call, stream it, then settle and record whatever happened."""
@@ -106,6 +172,11 @@ class TurnRunner:
             await self._relay(sink, spec, plan.request, agent, outcome)
         finally:
             outcome.end()
+            metrics.observe_latency(
+                provider=key.provider,
+                first_token=outcome.first_token_seconds,
+                total=outcome.total_seconds,
+            )
             failing = await self._finish(plan, outcome.result())
         if outcome.error is not None:
             await self.notices.provider_failure(
@@ -122,14 +193,15 @@ class TurnRunner:
     ) -> None:
         """Stream the provider's answer to the sink, recording everything in `outcome`."""
         items = self.services.providers.stream_chat(spec, request)
-        async with aclosing(items):
+        async with aclosing(items), aclosing(relayed(items, outcome)) as texts:
             try:
-                first = await first_text(items, outcome)
-            except ProviderError as exc:
-                outcome.error = exc
+                # Peeked before the sink starts streaming: a call that fails before any
+                # output gets one clean error line instead of an empty streamed reply.
+                first = await anext(texts, None)
+            except ProviderError:  # recorded in `outcome`
                 return
             try:
-                await sink.stream(_chunks(first, items, agent, outcome))
+                await sink.stream(_chunks(first, texts, agent, outcome))
             except ProviderError as exc:
                 outcome.error = exc
 
@@ -144,7 +216,7 @@ class TurnRunner:
         books = CallBooks(
             facts=facts,
             result=result,
-            at=naive_utc(self.services.clock()),
+            at=to_naive_utc(self.services.clock()),
             reservation=plan.reservation,
             key_last_used=None if setup.key is None else setup.key.last_used_at,
             alerts_wanted=self.notices.can_post(setup),
@@ -171,6 +243,17 @@ class TurnRunner:
         metrics.count_provider_call(provider=facts.provider, status=result.status)
         if result.cost is not None:
             metrics.add_cost(provider=facts.provider, usd=result.cost)
+            if books.steps.results:  # recorded: the spend counted is the spend booked
+                metrics.add_spend(
+                    workspace=facts.workspace_id, agent=facts.agent_name, usd=result.cost
+                )
+        for budget_id, spent_pusd, limit_pusd in books.budget_use():
+            metrics.set_budget_use(
+                workspace=facts.workspace_id,
+                budget_id=budget_id,
+                spent_pusd=spent_pusd,
+                limit_pusd=limit_pusd,
+            )
         settled = books.settled()
         await self.notices.alerts(setup, settled.alerts)
         return settled.newly_failing
@@ -199,32 +282,15 @@ class TurnRunner:
 
 async def _chunks(
     first: str | None,
-    items: AsyncGenerator[StreamItem, None],
+    texts: AsyncGenerator[str, None],
     agent: AgentRow,
     outcome: Outcome,
 ) -> AsyncGenerator[str, None]:
-    """The text the sink streams: the peeked first piece, the rest, then the cost footer.
-
-    Once the output passes the max output tokens (`Outcome.cut`) the provider's stream is
-    closed at once, before the crossing piece is relayed: no further byte is read.
-    """
-    if outcome.cut:
-        await items.aclose()
+    """The text the sink streams: the peeked first piece, the rest, then the cost footer."""
     if first is not None:
         yield first
-    if not outcome.done:
-        try:
-            async for item in items:
-                text = outcome.take(item)
-                if outcome.cut:
-                    await items.aclose()
-                if text is not None:
-                    yield text
-                if outcome.done:
-                    break
-        except ProviderError as exc:
-            outcome.error = exc
-            raise
+    async for text in texts:
+        yield text
     if outcome.completion is not None and not outcome.emitted:
         yield f"({agent.name} returned an empty answer)"
     if outcome.cut:

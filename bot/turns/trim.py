@@ -49,6 +49,12 @@ def context_window(model: str) -> int:
     return best[1]
 
 
+def files_room(*, model: str, system: str | None, text: str, max_output_tokens: int) -> int:
+    """Estimated tokens left for a message's text files beside its text, prompt and output."""
+    used = estimate_tokens(text) + (estimate_tokens(system) if system else 0)
+    return context_window(model) - max_output_tokens - used
+
+
 def estimate_tokens(text: str) -> int:
     """Rough token count of `text` (~4 characters per token), for trimming."""
     return len(text) // CHARS_PER_TOKEN + FRAMING_TOKENS
@@ -104,7 +110,8 @@ def _normalise(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
         if not out and message.role != "user":
             continue  # a conversation must open with the user
         if out and out[-1].role == message.role:
-            out[-1] = ChatMessage(message.role, f"{out[-1].text}\n\n{message.text}")
+            merged = f"{out[-1].text}\n\n{message.text}"
+            out[-1] = ChatMessage(message.role, merged, parts=out[-1].parts + message.parts)
         else:
             out.append(message)
     return tuple(out)

@@ -30,7 +30,7 @@ from bot.vault.rows import (
     version_samples,
 )
 from storage.engine import session_scope
-from storage.models import VaultMeta, utcnow
+from storage.models import VaultMeta, naive_utcnow
 
 __all__ = [
     "Sealed",
@@ -212,7 +212,7 @@ def rotate_master_key(engine: Engine, *, current: Vault, new_key: bytes) -> int:
             meta.key_fingerprint = new.fingerprint
             meta.check_nonce = nonce
             meta.check_ciphertext = ciphertext
-            meta.rotated_at = utcnow()
+            meta.rotated_at = naive_utcnow()
             session.add(meta)
     logger.info("re-encrypted %d stored secret(s) under master key %s", count, new.fingerprint)
     return count

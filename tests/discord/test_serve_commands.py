@@ -46,11 +46,11 @@ def test_start_logs_in_identifies_with_the_intents_and_syncs_byok(
     assert byok["name"] == "byok"
     assert byok.get("contexts") == [0] or byok.get("dm_permission") is False
     names = {o["name"]: {s["name"] for s in o.get("options", [])} for o in byok["options"]}
-    assert names["key"] == {"add", "list", "rotate", "revoke", "test"}
+    assert names["key"] == {"add", "list", "rotate", "revoke", "delete", "test"}
     assert {"create", "set", "bind", "unbind", "default", "list", "show", "delete"} <= (
         names["agent"]
     )
-    assert {"help", "usage", "audit", "limit", "digest", "admins"} <= set(names)
+    assert {"help", "usage", "audit", "limit", "digest", "admins", "models"} <= set(names)
 
 
 def test_admin_agent_list_is_a_deferred_ephemeral_reply_with_the_core_text(
@@ -160,12 +160,12 @@ def test_usage_export_is_an_ephemeral_csv_upload_with_metadata_only(
     content = upload.content.decode("utf-8")
     header, *lines = content.split("\r\n")
     assert header.split(",")[:8] == [
-        "time_utc", "agent", "key", "provider", "model", "user", "channel", "status",
+        "time_utc", "agent", "key", "provider", "model", "user", "channel", "outcome",
     ]  # fmt: skip
     assert {"input_tokens", "output_tokens", "cost_usd", "latency_ms"} <= set(header.split(","))
     (row,) = csv.DictReader(io.StringIO(content))
     assert (row["agent"], row["key"], row["provider"]) == ("writer", "writer-key", "openai")
-    assert (row["model"], row["status"]) == ("gpt-4o-mini", "ok")
+    assert (row["model"], row["outcome"]) == ("gpt-4o-mini", "ok")
     assert row["user"] == str(MEMBER) and row["channel"] == str(CHANNEL)
     assert int(row["input_tokens"]) > 0 and int(row["output_tokens"]) > 0
     assert lines[-1] == "" and len(lines) == 2  # one row, CRLF-terminated
@@ -193,3 +193,18 @@ def test_an_export_discord_cannot_take_is_one_private_line_not_a_hang(
     assert told.startswith("byokbot-usage-since-") and "\n" not in told, told
     expected = "too large to send here" if why == "over-the-size-limit" else "could not be sent"
     assert expected in told, told
+
+
+def test_limit_set_soft_each_user_and_me_for_a_member(discord: DiscordDriver) -> None:
+    options = {"usd": "2", "per": "day", "target": "each-user", "soft": True}
+    answer = discord.command("limit", "set", options, user=ADMIN)
+    assert answer.all_ephemeral
+    assert answer.text.startswith("Daily soft limit for each member set to $2.00."), answer.text
+    listed = discord.command("limit", "list", {}, user=ADMIN).text
+    assert "• each member — daily, soft: $2.00 each" in listed, listed
+    mine = discord.command(None, "me", {}, user=MEMBER)
+    assert mine.all_ephemeral
+    assert mine.text.startswith("Your spend (UTC):"), mine.text
+    assert "• your per-member daily limit (soft): $0.00 spent" in mine.text, mine.text
+    cleared = discord.command("limit", "clear", {"target": "each-user"}, user=ADMIN).text
+    assert cleared == "Each member's limit removed.", cleared

@@ -8,13 +8,25 @@ recorded (multipart uploads with their bytes; a file over `attachment_size_limit
 413 as on Discord); channel messages are kept (created, edited) so tests can read what
 the bot shows.
 
-Like Discord, the gateway keeps a session: every dispatch is numbered (`s`) and logged.
+Sharding as on Discord: `FakeDiscord(shards=2)` makes GET /gateway/bot recommend two
+shards; each connection's IDENTIFY names its `[shard_id, shard_count]`, its READY lists
+only that shard's guilds (guild -> shard by `(guild_id >> 22) % shard_count`), and a
+guild's dispatches go only to its shard's connection (DMs to shard 0). Several processes
+may each hold some of the shards.
+
+Like Discord, the gateway keeps a session per shard: every dispatch is numbered (`s`)
+and logged.
 A test can drop the connection (`disconnect(4000)`) or ask the bot to reconnect (op 7);
 a RESUME (op 6) with the session's id and a sequence number it has sent is answered by
 replaying every later dispatch (including those pushed while the bot was away) and then
 RESUMED. A stale resume gets op 9 (not resumable), and the bot must IDENTIFY afresh.
 REST calls can be scripted to answer 429 with Discord's body and rate-limit headers, or
 another error with Discord's `{"message", "code"}` body.
+
+Attachments of pushed messages are served like Discord's CDN at `/attachments/...` on the
+same origin (`add_attachment` returns the attachment object a MESSAGE_CREATE carries);
+every CDN request is recorded with its Authorization header (`cdn_requests`). An
+attachment can lie about its size (a generated body, chunked).
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ MODAL = 9
 PREFIX = "/api/v10"
 GATEWAY_PATH = "/gateway"  # what GET /gateway/bot names
 RESUME_PATH = "/gateway-resume"  # the session's resume_gateway_url
+CDN_PATH = "/attachments"  # attachments, as cdn.discordapp.com serves them
 
 
 @dataclass
@@ -76,6 +89,23 @@ class Call:
     authorization: str = ""
     at: float = 0.0  # time.monotonic() when it arrived
     status: int = 200
+
+
+@dataclass
+class CdnFile:
+    """An attachment the fake CDN serves: bytes, or a generated body of `length` bytes."""
+
+    content: bytes = b""
+    length: int | None = None
+    served: int = 0  # bytes written so far
+
+
+@dataclass(frozen=True)
+class CdnRequest:
+    """One request to the fake CDN: its path and the Authorization header (None: none)."""
+
+    path: str
+    authorization: str | None
 
 
 @dataclass
@@ -103,13 +133,35 @@ class Failure:
     uploads_only: bool = False
 
 
+@dataclass
+class GatewayShard:
+    """One shard's gateway session: its connection, sequence and dispatch log."""
+
+    shard_id: int
+    ws: web.WebSocketResponse | None = None
+    live: bool = False  # the connection has identified or resumed
+    session_id: str | None = None
+    seq: int = 0
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def connected(self) -> bool:
+        """True while a connection that identified or resumed is open."""
+        return self.ws is not None and not self.ws.closed and self.live
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard a guild's events go to (Discord's formula); DMs go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+
 class FakeDiscord(LoopServer):
     """The fake; use as a context manager. `push()` sends a dispatch to the connected bot."""
 
     label = "fake Discord"
 
-    def __init__(self, *, token: str = TOKEN) -> None:
+    def __init__(self, *, token: str = TOKEN, shards: int = 1) -> None:
         self.token = token
+        self.shard_count = shards
         self.world = World()
         # Bytes per uploaded file: told in each interaction, a larger upload gets 413.
         self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
@@ -118,21 +170,19 @@ class FakeDiscord(LoopServer):
         self.identified: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []  # every RESUME's `d` (token, session_id, seq)
         self.resumed: list[str] = []  # session ids resumed (RESUMED sent)
-        self.session_id: str | None = None
         self.close_codes: list[int] = []  # codes the fake closed connections with
         self.connections: list[str] = []  # path and query of every gateway connection
         self._sessions = 0
-        self._log: list[dict[str, Any]] = []  # this session's dispatches, by sequence
-        self._live = False  # the current connection has identified or resumed
+        self.shards = {n: GatewayShard(n) for n in range(shards)}
         self._rate_limits: list[RateLimit] = []
+        self.cdn_files: dict[str, CdnFile] = {}  # path -> file
+        self.cdn_requests: list[CdnRequest] = []
         self._failures: list[Failure] = []
         self._lock = threading.Lock()
         self._gateway_lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self._ws: web.WebSocketResponse | None = None
-        self._seq = 0
         self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -147,11 +197,13 @@ class FakeDiscord(LoopServer):
         app.router.add_get(GATEWAY_PATH, self._gateway)
         app.router.add_get(RESUME_PATH, self._gateway)  # READY's resume_gateway_url
         app.router.add_route("*", PREFIX + "/{tail:.*}", self._rest)
+        app.router.add_get(CDN_PATH + "/{tail:.*}", self._cdn)
         await self._bind(app)
 
     async def _shutdown(self) -> None:
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.close()
+        for shard in self.shards.values():
+            if shard.ws is not None and not shard.ws.closed:
+                await shard.ws.close()
         assert self._runner is not None
         await self._runner.cleanup()
 
@@ -159,31 +211,39 @@ class FakeDiscord(LoopServer):
     def push(self, event: str, data: dict[str, Any]) -> None:
         """Dispatch (op 0) with the next sequence number; while the bot is away, it is only
         logged in the session, and replayed when the bot resumes (as Discord does)."""
-        self._call(self._dispatch(event, data))
+        guild_id = data.get("guild_id")
+        shard = shard_of(None if guild_id is None else int(guild_id), self.shard_count)
+        self._call(self._dispatch(self.shards[shard], event, data))
 
-    def connected(self) -> bool:
-        """True while a connection that identified or resumed is open."""
-        return self._ws is not None and not self._ws.closed and self._live
+    def connected(self, shard: int | None = None) -> bool:
+        """True while `shard` (default: every shard) has a live connection."""
+        wanted = self.shards.values() if shard is None else [self.shards[shard]]
+        return all(s.connected() for s in wanted)
+
+    @property
+    def session_id(self) -> str | None:
+        """Shard 0's session id."""
+        return self.shards[0].session_id
 
     @property
     def sequence(self) -> int:
-        """The sequence number of the session's last dispatch."""
-        return self._seq
+        """The sequence number of shard 0's session's last dispatch."""
+        return self.shards[0].seq
 
-    def disconnect(self, code: int = 4000) -> None:
+    def disconnect(self, code: int = 4000, *, shard: int = 0) -> None:
         """Close the bot's gateway connection with `code` (4000: unknown error, resumable);
         the session stays, so the bot may RESUME it."""
-        self._call(self._close(code))
+        self._call(self._close(self.shards[shard], code))
 
-    def expire_session(self) -> None:
+    def expire_session(self, *, shard: int = 0) -> None:
         """Forget the session, as Discord does some time after a disconnect: a RESUME of it
         gets op 9 (not resumable), and the bot must IDENTIFY again."""
-        self._call(self._expire())
+        self._call(self._expire(self.shards[shard]))
 
-    def request_reconnect(self) -> None:
+    def request_reconnect(self, *, shard: int = 0) -> None:
         """Send op 7 RECONNECT: the bot must reconnect (and resume); until it has, dispatches
         are only logged in the session."""
-        self._call(self._reconnect())
+        self._call(self._reconnect(self.shards[shard]))
 
     def rate_limit(
         self,
@@ -216,6 +276,44 @@ class FakeDiscord(LoopServer):
             self._failures.append(
                 Failure(method, prefix, status, code, message, times, uploads_only)
             )
+
+    def add_attachment(
+        self,
+        content: bytes = b"",
+        *,
+        filename: str = "screenshot.png",
+        content_type: str | None = "image/png",
+        size: int | None = None,
+        length: int | None = None,
+        channel_id: int = 0,
+    ) -> dict[str, Any]:
+        """Serve an attachment on the fake CDN; returns the object a message carries.
+
+        `size` is what it declares (default: the real size); `length` serves that many
+        generated bytes instead of `content`.
+        """
+        attachment_id = next_id()
+        path = f"{CDN_PATH}/{channel_id}/{attachment_id}/{filename}"
+        with self._lock:
+            self.cdn_files[path] = CdnFile(content, length)
+        real = length if length is not None else len(content)
+        url = f"http://127.0.0.1:{self.port}{path}?ex=65f0&is=65e0&hm=fakesignature"
+        found: dict[str, Any] = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": real if size is None else size,
+            "url": url,
+            "proxy_url": url,
+        }
+        if content_type is not None:
+            found["content_type"] = content_type
+        return found
+
+    def cdn_file(self, attachment: dict[str, Any]) -> CdnFile:
+        """The served file behind an attachment object."""
+        path = "/" + str(attachment["url"]).split("/", 3)[3].split("?", 1)[0]
+        with self._lock:
+            return self.cdn_files[path]
 
     def calls_to(self, method: str, prefix: str) -> list[Call]:
         """Recorded calls of `method` whose path starts with `prefix`."""
@@ -256,108 +354,162 @@ class FakeDiscord(LoopServer):
         asyncio.run_coroutine_threadsafe(work, self._loop).result(5)
 
     # -- gateway -----------------------------------------------------------------------
-    async def _send(self, payload: dict[str, Any]) -> None:
-        assert self._ws is not None
-        await self._ws.send_str(json.dumps(payload))
+    async def _send(self, ws: web.WebSocketResponse | None, payload: dict[str, Any]) -> None:
+        assert ws is not None
+        await ws.send_str(json.dumps(payload))
 
-    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+    async def _dispatch(self, shard: GatewayShard, event: str, data: dict[str, Any]) -> None:
         assert self._gateway_lock is not None
         async with self._gateway_lock:  # one order on the wire: no push inside a replay
-            await self._emit(event, data)
+            await self._emit(shard, event, data)
 
-    async def _emit(self, event: str, data: dict[str, Any]) -> None:
-        """Number, log and (when the bot is connected) send a dispatch; hold the lock."""
-        self._seq += 1
-        payload = {"op": 0, "t": event, "s": self._seq, "d": data}
-        self._log.append(payload)
-        if self.connected():
-            await self._send(payload)
+    async def _emit(self, shard: GatewayShard, event: str, data: dict[str, Any]) -> None:
+        """Number, log and (when the shard is connected) send a dispatch; hold the lock."""
+        shard.seq += 1
+        payload = {"op": 0, "t": event, "s": shard.seq, "d": data}
+        shard.log.append(payload)
+        if shard.connected():
+            await self._send(shard.ws, payload)
 
-    async def _close(self, code: int) -> None:
-        ws = self._ws
-        self._live = False
+    async def _close(self, shard: GatewayShard, code: int) -> None:
+        ws = shard.ws
+        shard.live = False
         if ws is not None and not ws.closed:
             self.close_codes.append(code)
             await ws.close(code=code, message=b"fake gateway closed the connection")
 
-    async def _expire(self) -> None:
+    async def _expire(self, shard: GatewayShard) -> None:
         assert self._gateway_lock is not None
         async with self._gateway_lock:
-            self.session_id = None
-            self._log = []
+            shard.session_id = None
+            shard.log = []
 
-    async def _reconnect(self) -> None:
-        await self._send({"op": 7, "d": None, "s": None, "t": None})
-        self._live = False
+    async def _reconnect(self, shard: GatewayShard) -> None:
+        await self._send(shard.ws, {"op": 7, "d": None, "s": None, "t": None})
+        shard.live = False
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.connections.append(request.path_qs)
-        self._ws = ws
-        self._live = False
-        await self._send({"op": 10, "d": {"heartbeat_interval": 41_250}, "s": None, "t": None})
+        bound: GatewayShard | None = None  # the shard this connection identified or resumed
+        await self._send(ws, {"op": 10, "d": {"heartbeat_interval": 41_250}, "s": None, "t": None})
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
             payload = json.loads(frame.data)
             op = payload.get("op")
             if op == 1:
-                await self._send({"op": 11, "d": None, "s": None, "t": None})
+                await self._send(ws, {"op": 11, "d": None, "s": None, "t": None})
             elif op == 2:
                 self.identified.append(payload["d"])
-                await self._ready()
+                bound = await self._identify(ws, payload["d"])
             elif op == 6:
-                await self._resume(payload["d"])
-        if self._ws is ws:
-            self._live = False
+                bound = await self._resume(ws, payload["d"]) or bound
+        if bound is not None and bound.ws is ws:
+            bound.live = False
         return ws
 
-    async def _resume(self, data: dict[str, Any]) -> None:
+    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> GatewayShard:
+        """Bind the connection to the shard its IDENTIFY names ([0, 1] when it names none)."""
+        shard_id, count = data.get("shard") or [0, 1]
+        if count != self.shard_count or shard_id not in self.shards:
+            await ws.close(code=4010, message=b"Invalid shard")  # as Discord does
+            self.close_codes.append(4010)
+            return self.shards[0]
+        shard = self.shards[shard_id]
+        if shard.ws is not None and shard.ws is not ws and not shard.ws.closed:
+            shard.live = False
+        shard.ws = ws
+        await self._ready(shard)
+        return shard
+
+    async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> GatewayShard | None:
         """Replay what the bot missed since `seq`, then RESUMED; or op 9 when it cannot."""
         self.resumes.append(data)
         seq = data.get("seq")
+        shard = next(
+            (
+                s
+                for s in self.shards.values()
+                if s.session_id is not None and s.session_id == data.get("session_id")
+            ),
+            None,
+        )
         if (
             data.get("token") != self.token
-            or self.session_id is None
-            or data.get("session_id") != self.session_id
+            or shard is None
             or not isinstance(seq, int)
-            or seq > self._seq
+            or seq > shard.seq
         ):
             # Not resumable: the bot must open a new connection and identify.
-            await self._send({"op": 9, "d": False, "s": None, "t": None})
-            return
-        assert self._gateway_lock is not None
+            await self._send(ws, {"op": 9, "d": False, "s": None, "t": None})
+            return None
+        assert self._gateway_lock is not None and shard.session_id is not None
         async with self._gateway_lock:
-            for missed in [p for p in self._log if p["s"] > seq]:
-                await self._send(missed)
-            self._live = True
-            self.resumed.append(self.session_id)
-            await self._emit("RESUMED", {"_trace": ["fake-discord-gateway"]})
+            shard.ws = ws
+            for missed in [p for p in shard.log if p["s"] > seq]:
+                await self._send(ws, missed)
+            shard.live = True
+            self.resumed.append(shard.session_id)
+            await self._emit(shard, "RESUMED", {"_trace": ["fake-discord-gateway"]})
+        return shard
 
-    async def _ready(self) -> None:
-        """A new session: READY (with its id and resume URL), then each guild."""
+    async def _ready(self, shard: GatewayShard) -> None:
+        """A new session: READY (with its id and resume URL), then each of the shard's guilds."""
         assert self._gateway_lock is not None
         async with self._gateway_lock:
             self._sessions += 1
-            self.session_id = f"fake-session-{self._sessions}"
-            self._seq = 0
-            self._log = []
-            self._live = True
-            guild_ids = sorted(self.world.members)
+            shard.session_id = f"fake-session-{self._sessions}"
+            shard.seq = 0
+            shard.log = []
+            shard.live = True
+            guild_ids = [
+                g
+                for g in sorted(self.world.members)
+                if shard_of(g, self.shard_count) == shard.shard_id
+            ]
             ready = {
                 "v": 10,
                 "user": {**user(BOT_ID), "verified": True, "mfa_enabled": False, "flags": 0},
                 "guilds": [{"id": str(g), "unavailable": True} for g in guild_ids],
-                "session_id": self.session_id,
+                "session_id": shard.session_id,
                 "resume_gateway_url": f"ws://127.0.0.1:{self.port}{RESUME_PATH}",
                 "application": {"id": str(APP_ID), "flags": 0},
                 "private_channels": [],
                 "relationships": [],
+                "shard": [shard.shard_id, self.shard_count],
             }
-            await self._emit("READY", ready)
+            await self._emit(shard, "READY", ready)
             for guild_id in guild_ids:
-                await self._emit("GUILD_CREATE", guild(guild_id, self.world))
+                await self._emit(shard, "GUILD_CREATE", guild(guild_id, self.world))
+
+    # -- CDN -------------------------------------------------------------------------
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        """An attachment's bytes (recorded with the Authorization header it came with)."""
+        with self._lock:
+            self.cdn_requests.append(CdnRequest(request.path, request.headers.get("Authorization")))
+            found = self.cdn_files.get(request.path)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        if found.length is None:
+            found.served += len(found.content)
+            return web.Response(body=found.content, content_type="application/octet-stream")
+        # A body of `length` generated bytes, chunked (no Content-Length to check up front).
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        left = found.length
+        try:
+            while left > 0:
+                piece = b"x" * min(left, 64 * 1024)
+                await response.write(piece)
+                found.served += len(piece)
+                left -= len(piece)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the bot stopped reading: what it took is in `served`
+        return response
 
     # -- REST --------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.StreamResponse:
@@ -425,7 +577,7 @@ class FakeDiscord(LoopServer):
                 return _json(
                     {
                         "url": f"ws://127.0.0.1:{self.port}{GATEWAY_PATH}",
-                        "shards": 1,
+                        "shards": self.shard_count,
                         "session_start_limit": {
                             "total": 1000,
                             "remaining": 999,
@@ -449,6 +601,8 @@ class FakeDiscord(LoopServer):
                 if gid is None:
                     return _error(404, 10003, "Unknown Channel")
                 return _json(channel(int(cid), gid))
+            case ("GET", ["users", uid]) if uid.isdigit():
+                return _json(user(int(uid)))
             case ("POST", ["users", "@me", "channels"]):
                 recipient = int(body["recipient_id"])
                 return _json({"id": str(recipient + 1), "type": 1, "recipients": [user(recipient)]})

@@ -165,6 +165,7 @@ class DiscordDriver:
         guild: int | None = GUILD,
         reply_to: int | None = None,
         message_id: int | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Push a MESSAGE_CREATE (mentions of the bot listed as Discord does); returns it."""
         mentioned = [BOT_ID] if f"<@{BOT_ID}>" in content else []
@@ -176,6 +177,7 @@ class DiscordDriver:
             guild_id=guild,
             reply_to=reply_to,
             mentions=mentioned,
+            attachments=attachments,
         )
         self.fake.push("MESSAGE_CREATE", data)
         return data

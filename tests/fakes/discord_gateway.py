@@ -165,6 +165,7 @@ def message(
     guild_id: int | None = None,
     reply_to: int | None = None,
     mentions: list[int] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A message object (MESSAGE_CREATE's data when `guild_id` is set: with `member`)."""
     data: dict[str, Any] = {
@@ -178,7 +179,7 @@ def message(
         "mention_everyone": False,
         "mentions": [user(uid) for uid in mentions or []],
         "mention_roles": [],
-        "attachments": [],
+        "attachments": attachments or [],
         "embeds": [],
         "pinned": False,
         "type": 19 if reply_to else 0,
@@ -289,6 +290,7 @@ def bot_message(
         "mention_roles": [],
         "attachments": attachments or [],
         "embeds": [],
+        "components": body.get("components") or [],
         "pinned": False,
         "type": kind,
         "flags": flags,

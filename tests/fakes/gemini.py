@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.providers.types import Usage
+from tests.fakes.content import BadContent, gemini_files
 from tests.fakes.server import Endpoint, FakeServer, Fault, Handler, RecordedRequest, split_reply
 
 _PREFIX = "/v1beta/models"
@@ -162,6 +163,10 @@ class FakeGemini(FakeServer):
         model, method = self._split(rec)
         if self.models is not None and model not in self.models:
             return self.json_error(404, None)
+        try:
+            gemini_files(rec.json if isinstance(rec.json, dict) else {})
+        except BadContent:
+            return self.json_error(400, None)
         usage = None if fault is not None and fault.kind == "no_usage" else self.usage
         if method == "generateContent":
             return web.json_response(self._chunk(model, self.reply, finish=True, usage=usage))

@@ -47,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.providers.types import Usage
+from tests.fakes.content import BadContent, anthropic_files, openai_files
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.server import (
     DEFAULT_REPLY,
@@ -169,6 +170,10 @@ class FakeOpenAI(FakeServer):
         model = str(body.get("model", ""))
         if self.models is not None and model not in self.models:
             return self.json_error(404, "model_not_found")
+        try:
+            openai_files(body)  # images and files as OpenAI takes them, or a 400
+        except BadContent:
+            return self.json_error(400, "invalid_request_error")
         usage = None if fault is not None and fault.kind == "no_usage" else self.usage
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
         if not body.get("stream"):
@@ -282,6 +287,10 @@ class FakeAnthropic(FakeServer):
         model = str(body.get("model", ""))
         if self.models is not None and model not in self.models:
             return self.json_error(404, "not_found_error")
+        try:
+            anthropic_files(body)  # image and document blocks as Anthropic takes them, or a 400
+        except BadContent:
+            return self.json_error(400, "invalid_request_error")
         usage = None if fault is not None and fault.kind == "no_usage" else self.usage
         message: dict[str, Any] = {
             "id": "msg_fake",

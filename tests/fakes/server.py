@@ -171,7 +171,8 @@ class FakeServer(LoopServer):
 
     async def _startup(self) -> None:
         self._release = asyncio.Event()
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        # Real providers take requests of 20-50 MB (a base64 image or PDF of 20 MB).
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         await self._bind(app)
 

@@ -10,6 +10,7 @@ import httpx
 
 from tests.fakes.slack_api import TEAM, FakeSlackAPI
 from tests.fakes.slack_signing import (
+    block_actions_body,
     command_body,
     event_body,
     next_id,
@@ -144,6 +145,29 @@ class SlackDriver:
             values=values,
         )
         return self.post(body, content_type="application/x-www-form-urlencoded")
+
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        channel: str = "C0001",
+        team_id: str = TEAM,
+        trigger_id: str | None = None,
+    ) -> tuple[httpx.Response, str, bytes]:
+        """Press a Block Kit button; the ack, the response_url name and the signed body."""
+        name = next_id("click")
+        body = block_actions_body(
+            user=user,
+            team_id=team_id,
+            action_id=action_id,
+            value=value,
+            channel=channel,
+            response_url=self.fake.response_url(name),
+            trigger_id=trigger_id,
+        )
+        return self.post(body, content_type="application/x-www-form-urlencoded"), name, body
 
     def admin(self, text: str, *, team_id: str = TEAM, user: str = "UADMIN") -> str:
         """Run a command as a workspace admin and return its (ephemeral) reply text."""

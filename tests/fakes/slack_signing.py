@@ -144,3 +144,38 @@ def view_submission_body(
         "is_enterprise_install": False,
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def block_actions_body(
+    *,
+    user: str,
+    team_id: str,
+    action_id: str,
+    value: str,
+    channel: str,
+    response_url: str,
+    trigger_id: str | None = None,
+) -> bytes:
+    """An interactivity POST body (`payload=` JSON) for a click on a Block Kit button."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team_id, "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": team_id},
+        "api_app_id": "A0001",
+        "token": "legacy-verification-token",
+        "trigger_id": trigger_id or next_id("trig"),
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": False},
+        "channel": {"id": channel, "name": "general"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": next_id("B"),
+                "value": value,
+                "action_ts": next_ts(),
+            }
+        ],
+        "is_enterprise_install": False,
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()

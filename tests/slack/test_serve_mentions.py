@@ -128,7 +128,8 @@ def test_model_id_cannot_mass_mention_in_replies_footer_or_digest(
     provider.reply = "Fine."
     reply = slack.admin(f"key add openai k test-key --base-url {provider.base_url} --no-verify")
     assert "stored" in reply, reply
-    reply = slack.admin("agent create writer --key k --model <!channel> --show-cost")
+    # --no-verify: the fake does not list this model id (the point is how it is shown).
+    reply = slack.admin("agent create writer --key k --model <!channel> --show-cost --no-verify")
     assert "created" in reply, reply
     assert f"<{ZWSP}!channel>" in reply  # the model id is shown back, defused
     assert f"model: <{ZWSP}!channel>" in slack.admin("agent show writer")

@@ -1,0 +1,119 @@
+"""`/byok models <key> [<filter>]`: what a key can call, with prices; the `--model` check.
+
+Both ask the provider for the key's model list (its list-models call, outside any
+database transaction). Prices come from genai-prices, per million tokens, or "unpriced".
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.commands import models as m
+from bot.commands.context import CommandContext
+from bot.commands.keys import missing_key
+from bot.errors import DecryptionError, InvalidValue, KeyRejected, ProviderError
+from bot.money import format_usd
+from bot.pricing import list_prices
+from bot.providers.types import KeySpec
+from bot.secrets_shape import redact_known
+from bot.suggest import closest, either
+from bot.vault.keystore import Sealed
+from storage.keys import get_key
+from storage.models import ProviderKey
+
+MAX_LINES = 30  # the whole reply, header and "… more" line included
+# Azure calls take a deployment name, which its model list does not show.
+_DEPLOYMENT_NAMES = frozenset({"azure-openai"})
+
+
+async def fetch_models(ctx: CommandContext, key: ProviderKey) -> list[str]:
+    """The ids the key's provider lists; InvalidValue (revoked, undecryptable), ProviderError."""
+    if key.status == "revoked":
+        raise InvalidValue(f"key {key.name} is revoked; add a new secret with /byok key rotate")
+    try:
+        secret = ctx.services.vault.unseal(
+            Sealed(key.ciphertext, key.nonce, key.key_version),
+            workspace_id=ctx.workspace_id,
+            key_id=key.id,
+        )
+    except DecryptionError:
+        raise InvalidValue(
+            f"key {key.name} cannot be decrypted with this master key; rotate it"
+        ) from None
+    spec = KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
+    try:
+        ids = await ctx.services.providers.list_models(spec)
+    except ProviderError as exc:
+        # The provider layer masks echoed secrets already; this keeps a new path honest.
+        exc.args = (redact_known(str(exc), (secret,)),)
+        raise
+    # A provider could echo the key (or another secret) as a model id: never show one.
+    return [model for model in ids if redact_known(model, (secret,)) == model]
+
+
+def _price(provider: str, model: str) -> str:
+    prices = list_prices(provider=provider, model=model)
+    if prices is None:
+        return "unpriced"
+    return f"{format_usd(prices[0])} in · {format_usd(prices[1])} out per 1M tokens"
+
+
+def _load(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
+    key = get_key(session, workspace_id=ctx.workspace_id, name=name)
+    if key is None:
+        raise missing_key(session, ctx, name=name)
+    return key
+
+
+async def list_models(ctx: CommandContext, cmd: m.ModelsList) -> None:
+    """The key's models matching the filter, with prices, at most 30 lines."""
+    key = await ctx.db(lambda session: _load(session, ctx, name=cmd.key))
+    try:
+        ids = await fetch_models(ctx, key)
+    except KeyRejected as exc:
+        await ctx.reply(f"{exc}; check the key with /byok key test {key.name}.")
+        return
+    except ProviderError as exc:
+        await ctx.reply(f"could not list the models of key {key.name}: {exc}")
+        return
+    wanted = (cmd.filter or "").lower()
+    found = [model for model in ids if wanted in model.lower()]
+    matching = f' matching "{cmd.filter}"' if cmd.filter else ""
+    if not found:
+        tail = f"; try /byok models {key.name}" if cmd.filter and ids else ""
+        await ctx.reply(f"No models{matching} for key {key.name} ({key.provider}){tail}.")
+        return
+    shown = found if len(found) < MAX_LINES else found[: MAX_LINES - 2]
+    lines = [f"Models of key {key.name} ({key.provider}){matching}: {len(found):,}"]
+    lines += [f"• {model} — {_price(key.provider, model)}" for model in shown]
+    if len(shown) < len(found):
+        lines.append(
+            f"… and {len(found) - len(shown):,} more; narrow it with"
+            f" /byok models {key.name} <filter>."
+        )
+    await ctx.reply("\n".join(lines))
+
+
+async def check_model(ctx: CommandContext, key: ProviderKey, model: str) -> str:
+    """'' if the key lists `model`; a note if the list cannot be had; else InvalidValue."""
+    try:
+        ids = await fetch_models(ctx, key)
+    except ProviderError as exc:
+        return (
+            f" Note: {model} was not checked against the models of key {key.name}"
+            f" (could not list them: {exc})."
+        )
+    bare = model.removeprefix("models/") if key.provider == "gemini" else model
+    if not ids or bare in ids:
+        return ""
+    if key.provider in _DEPLOYMENT_NAMES:
+        return (
+            f" Note: {model} is not in the model list of key {key.name}; that is fine if it"
+            " is the name of one of your Azure deployments."
+        )
+    near = closest(bare, ids)
+    hint = f"; did you mean {either(near)}?" if near else "."
+    raise InvalidValue(
+        f"key {key.name} ({key.provider}) has no model {model}{hint}"
+        f" /byok models {key.name} lists them; --no-verify skips this check"
+    )
