@@ -44,7 +44,7 @@ from storage.accounting import CounterSettlement, settle_call, settle_counter  #
 from storage.budgets import applicable_budgets  # noqa: E402
 from storage.engine import make_engine, transaction_block  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from tests.turnkit import World, make_services  # noqa: E402
+from tests.kits.turnkit import World, make_services  # noqa: E402
 
 MEMBERS = 64
 WORST, COST = 1_000_000, 800_000  # pico-dollars reserved / spent per call

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 from bot.digest.schedule import post_digest  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from tests.test_digest_support import (  # noqa: E402
+from tests.digest.test_digest_support import (  # noqa: E402
     add_agent,
     add_budget,
     add_key,

@@ -44,7 +44,7 @@ def make_inputs(folder: Path) -> dict[str, Path]:
 
     from PIL import Image
 
-    from tests.filekit import pdf
+    from tests.kits.filekit import pdf
 
     side = 1
     while (side + 64) ** 2 * 3 < IMAGE_BYTES:

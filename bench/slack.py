@@ -68,7 +68,7 @@ from bench.slackbench.procs import (  # noqa: E402
     start_baseline,
 )
 from tests.fakes.slack_driver import serve_env  # noqa: E402
-from tests.helpers import ServeProcess  # noqa: E402
+from tests.kits.helpers import ServeProcess  # noqa: E402
 
 STALL_SECONDS = 20.0  # no new answer for this long: the round ends with what it has
 ROUND_LIMIT_SECONDS = 300.0

@@ -45,7 +45,7 @@ from bot.providers.types import ChatMessage, ChatRequest, KeySpec  # noqa: E402
 from bot.vault.masterkey import generate_key  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from tests.turnkit import World, make_services  # noqa: E402
+from tests.kits.turnkit import World, make_services  # noqa: E402
 
 KEY = "bench-key"
 TARGET_P50_MS, TARGET_P99_MS, TARGET_RATE = 2.0, 10.0, 300.0

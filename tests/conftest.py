@@ -26,9 +26,9 @@ from bot.services import Services
 from bot.vault.masterkey import generate_key
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from tests.logcapture import LogCapture
+from tests.kits.logcapture import LogCapture
+from tests.kits.turnkit import World, make_services
 from tests.netguard import sitecustomize as netguard
-from tests.turnkit import World, make_services
 
 BACKEND = os.environ.get("BYOKBOT_TEST_DB", "sqlite").strip().lower()
 POSTGRES_URL = os.environ.get(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bot.vault.masterkey import generate_key
-from tests.helpers import run_byokbot
+from tests.kits.helpers import run_byokbot
 
 
 def _free_port() -> int:

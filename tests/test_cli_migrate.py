@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 
 from storage.engine import make_engine
 from storage.migrate import MIGRATIONS
-from tests.helpers import run_byokbot
+from tests.kits.helpers import run_byokbot
 
 REVISIONS = sorted(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("0*.py"))
 HEAD = REVISIONS[-1]

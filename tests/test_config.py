@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.errors import ConfigError
-from tests.helpers import run_byokbot
+from tests.kits.helpers import run_byokbot
 
 SPEC_VARIABLES = (
     "BYOKBOT_DATABASE_URL",

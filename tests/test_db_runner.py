@@ -19,7 +19,7 @@ from bot.forms import PendingForms
 from bot.installations import SlackInstallations, SlackOAuthStates
 from bot.services import Services
 from storage.engine import make_engine
-from tests.commands_kit import RecordingSink, make_services
+from tests.kits.commands_kit import RecordingSink, make_services
 
 PLACE = Place(platform="slack", workspace_id="slack:T1", channel_id="C1")
 SENDER = Sender(user_id="U1")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, load_settings
-from tests.helpers import REPO
+from tests.kits.helpers import REPO
 
 EXAMPLE = REPO / ".env.example"
 VARIABLE = re.compile(r"^# ?([A-Z][A-Z0-9_]*)=(.*)$")

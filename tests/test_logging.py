@@ -13,7 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bot.secrets_shape import MASK, looks_like_provider_key, redact
-from tests.helpers import clean_env
+from tests.kits.helpers import clean_env
 
 KEYS = {
     "openai": "sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWxYz01234567",

@@ -18,7 +18,7 @@ import storage.models
 import storage.slack_models  # the migrations also create its tables
 from storage.engine import make_engine
 from storage.migrate import MIGRATIONS, current_revision, downgrade, upgrade
-from tests.helpers import run_byokbot
+from tests.kits.helpers import run_byokbot
 
 
 def _revisions() -> list[str]:

@@ -19,7 +19,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.runtime import discover_plugins, select_plugins
 from bot.vault.masterkey import generate_key
-from tests.helpers import ServeProcess, byokbot_command, clean_env
+from tests.kits.helpers import ServeProcess, byokbot_command, clean_env
 
 SLACK_TOKEN = "xoxb-4242-4242-PlantedServeToken"
 
@@ -139,6 +139,8 @@ def test_serve_on_a_terminal_opens_the_console_and_ends_with_it(
         _read_until(primary, b"byok> ")
         os.write(primary, b"/byok help\n")
         assert b"/byok key add" in _read_until(primary, b"/byok audit")
+        # readline reads Ctrl-D as end of input only at an empty prompt: wait for it.
+        _read_until(primary, b"byok> ")
         os.write(primary, b"\x04")  # end of input on the terminal
         assert proc.wait(timeout=30) == 0
     finally:
@@ -146,6 +148,7 @@ def test_serve_on_a_terminal_opens_the_console_and_ends_with_it(
             proc.kill()
             proc.wait()
         os.close(primary)
-    log_text = (tmp_path / "serve.log").read_text()
+    # On a terminal the log goes to ./data/byokbot.log, never between the prompts.
+    log_text = (tmp_path / "data" / "byokbot.log").read_text()
     assert "adapter console started" in log_text and "stopped" in log_text
     assert "Traceback" not in log_text

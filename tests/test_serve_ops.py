@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from bot.vault.masterkey import generate_key
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SIGNING_SECRET, serve_env
-from tests.helpers import ServeProcess
-from tests.tcpproxy import TcpProxy
+from tests.kits.helpers import ServeProcess
+from tests.kits.tcpproxy import TcpProxy
 
 METRICS_TOKEN = "planted-metrics-token-9c41d7e2b0"
 PLATFORM_VARIABLES = (

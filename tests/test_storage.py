@@ -37,8 +37,8 @@ from storage.models import (
     naive_utcnow,
 )
 from storage.workspaces import ensure_workspace
-from tests.logcapture import LogCapture
-from tests.tcpproxy import TcpProxy
+from tests.kits.logcapture import LogCapture
+from tests.kits.tcpproxy import TcpProxy
 
 
 def _key(workspace_id: str, name: str) -> ProviderKey:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from tests.helpers import clean_env
+from tests.kits.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "bench-signing-secret"

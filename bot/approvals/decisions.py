@@ -162,7 +162,10 @@ class Approvals:
             member = refs.show_user(row.member_id, platform=place.platform)
             if approve:
                 shown = format_usd(from_pico(row.allowance_pusd or 0))
-                reply = f"Approved request {row.id}: {member} may spend {shown} once more."
+                reply = (
+                    f"Approved request {row.id}: {member} gets a one-off allowance of {shown}"
+                    f" on {row.budget_label}."
+                )
                 return Decided(reply, row.member_id, words.approved_text(row))
             return Decided(f"Denied request {row.id}.", row.member_id, words.denied_text(row))
 

@@ -98,8 +98,8 @@ def approved_text(row: ApprovalRow) -> str:
     """What the member is told when an admin approves."""
     allowance = format_usd(from_pico(row.allowance_pusd or row.worst_pusd))
     return (
-        f"An admin approved request {row.id}: you may spend up to {allowance} once more on "
-        f"{row.budget_label} this period. Send your message again."
+        f"An admin approved request {row.id}: you have a one-off allowance of {allowance} on "
+        f"{row.budget_label} until it resets. Send your message again."
     )
 
 

@@ -95,9 +95,10 @@ async def set_limit(ctx: CommandContext, cmd: m.LimitSet) -> None:
         was = f" (was {format_pico(previous)})" if previous is not None else ""
         soft = " soft" if cmd.soft else ""
         never = " It never refuses a call; admins are alerted at 80% and 100%." if cmd.soft else ""
+        period = "Today" if cmd.per == "day" else f"This {cmd.per}"
         return (
             f"{adjective(cmd.per).capitalize()}{soft} limit for {label} set to"
-            f" {format_usd(cmd.usd)}{was}. This {cmd.per}: {describe(session, ctx, budget)}."
+            f" {format_usd(cmd.usd)}{was}. {period}: {describe(session, ctx, budget)}."
             f"{never}"
         )
 

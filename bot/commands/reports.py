@@ -61,6 +61,14 @@ def _label(ctx: CommandContext, *, by: str, group: str) -> str:
     return ctx.show_user(group) if by == "user" else group
 
 
+def _span(since: m.Since, *, when: str) -> str:
+    # In words ("over the last 7 days"), not as typed ("7d").
+    if since.days is None:
+        return f"since {since.day} ({when})"
+    days = "day" if since.days == 1 else f"{since.days} days"
+    return f"over the last {days} (since {when})"
+
+
 async def report(ctx: CommandContext, cmd: m.UsageReport) -> None:
     """Totals and per-group rows since the window start, costliest first."""
     since = cmd.since or DEFAULT_SINCE
@@ -69,7 +77,7 @@ async def report(ctx: CommandContext, cmd: m.UsageReport) -> None:
         tz = ctx.tz(session)
         start = window_start(since, now=ctx.now(), tz=tz)
         total = usage_total(session, workspace_id=ctx.workspace_id, since=start)
-        head = f"Usage since {since.describe()} ({_when(start, tz)})"
+        head = f"Usage {_span(since, when=_when(start, tz))}"
         if total.calls == 0 and total.refused == 0:
             return f"{head}: nothing yet."
         lines = [f"{head}, by {cmd.by}:", f"Total: {_figures(total)}"]

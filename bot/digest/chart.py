@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bot.money import format_usd
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -140,14 +142,17 @@ def spend_figure(
 
 
 def short_usd(value: float) -> str:
-    """Compact dollars for tight places: `$120`, `$3.40`, `$0.042`, `<$0.01`, `$0`."""
+    """Compact dollars for tight places: `$120`, `$3.40`, `$0.042`, `$0.00031`, `$0`."""
     if value == 0:
         return "$0"
     if abs(value) >= 100:
         return f"${value:,.0f}"
     if abs(value) >= 0.1:
         return f"${value:,.2f}"
-    return f"${value:.2g}" if abs(value) >= 0.01 else "<$0.01"
+    if abs(value) >= 0.01:
+        return f"${value:.2g}"
+    # A day of cheap calls must not read "<$0.01" on every tick: the money rule's digits.
+    return format_usd(Decimal(f"{value:.2g}"))
 
 
 def _tick_usd(value: float) -> str:

@@ -68,7 +68,7 @@ def render_text(report: DigestReport, *, chart_attached: bool = True) -> str:
             lines += [
                 f"• {_name(item.name, quoted=heading != 'Top members')}"
                 f" {format_usd(item.figures.spend)}"
-                f" ({change(item.figures.spend, item.previous.spend)} vs day before)"
+                f" ({_spend_change(item.figures.spend, item.previous.spend)})"
                 f" · {_count(item.figures.requests, 'request')}"
                 f" · {_count(item.figures.tokens, 'token')}"
                 for item in items[:MAX_LINES]
@@ -95,6 +95,12 @@ def change(current: Decimal, base: Decimal) -> str:
     if percent == 0:
         return "±0%"
     return f"{percent:+,}%"
+
+
+def _spend_change(current: Decimal, base: Decimal) -> str:
+    # "new vs day before" read as jargon: say plainly that the day before had none.
+    shown = change(current, base)
+    return "none the day before" if shown == "new" else f"{shown} vs day before"
 
 
 def _member(user_id: str, *, platform: str) -> str:

@@ -2,7 +2,7 @@
 
 `fake` → `env` → `serve` → `discord` build on each other; a module that needs another
 set-up overrides only the fixture that differs. `provider` (the fake OpenAI, reset
-around each test) and `serve` come from tests/serve_fixtures.py.
+around each test) and `serve` come from tests/kits/serve_fixtures.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver, discord_env
-from tests.helpers import ServeProcess
-from tests.serve_fixtures import *  # noqa: F403  # provider, serve and what they need
+from tests.kits.helpers import ServeProcess
+from tests.kits.serve_fixtures import *  # noqa: F403  # provider, serve and what they need
 
 
 @pytest.fixture

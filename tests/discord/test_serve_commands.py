@@ -27,8 +27,8 @@ from tests.fakes.discord_gateway import (
     MEMBER,
 )
 from tests.fakes.providers import FakeOpenAI
-from tests.helpers import ServeProcess
-from tests.serve_fixtures import usage_rows
+from tests.kits.helpers import ServeProcess
+from tests.kits.serve_fixtures import usage_rows
 
 SECRET = "sk-discordsecret0123456789abcdefXYZ"
 

@@ -23,8 +23,8 @@ from tests.fakes.discord_gateway import ADMIN, BOT_ID, CHANNEL, GUILD, MEMBER, m
 from tests.fakes.fixtures import *  # noqa: F403  # the three families' fake providers
 from tests.fakes.fixtures import FAMILIES
 from tests.fakes.server import FakeServer
-from tests.helpers import ServeProcess
-from tests.platform_files import MODELS, assert_nowhere, png, sent_images, tmp_entries
+from tests.kits.helpers import ServeProcess
+from tests.kits.platform_files import MODELS, assert_nowhere, png, sent_images, tmp_entries
 
 NAME = "quarterly-invoice-7f3a.png"  # must never reach the log or the database
 IMAGE = png(5, 4)

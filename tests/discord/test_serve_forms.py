@@ -19,8 +19,8 @@ from tests.fakes.discord_api import DEFERRED, MODAL, FakeDiscord
 from tests.fakes.discord_driver import Answer, DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, ADMINISTRATOR, CHANNEL, GUILD, modal_data
 from tests.fakes.providers import FakeOpenAI
-from tests.helpers import ServeProcess
-from tests.secret_hunt import assert_absent, database_bytes
+from tests.kits.helpers import ServeProcess
+from tests.kits.secret_hunt import assert_absent, database_bytes
 
 SECRET = "sk-formsecret0123456789abcdefRSTU"
 REPLAYED = "sk-formreplay0123456789abcdefWXYZ"

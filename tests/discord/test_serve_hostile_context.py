@@ -15,7 +15,7 @@ from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import BOT_ID, CHANNEL, GUILD, MEMBER, message, next_id
 from tests.fakes.providers import FakeOpenAI
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 REPLY = "Here is the considered answer from the provider."
 MENTION = f"<@{BOT_ID}>"

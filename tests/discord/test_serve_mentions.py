@@ -20,7 +20,7 @@ from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, BOT_ID, CHANNEL
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.server import CHUNK_BREAK
-from tests.serve_fixtures import usage_rows
+from tests.kits.serve_fixtures import usage_rows
 
 ACTIVE = re.compile(r"@(?:everyone|here)|<@&", re.IGNORECASE)
 MENTION = f"<@{BOT_ID}>"
@@ -108,6 +108,7 @@ def test_model_id_cannot_mass_mention_in_replies_footer_or_digest(
     }
     assert "stored" in discord.command("key", "add", options, user=ADMIN).text
     options = {"name": "writer", "key": "k", "model": "@everyone", "show_cost": True}
+    options["no_verify"] = True  # the fake lists no such model
     created = discord.command("agent", "create", options, user=ADMIN).text
     assert f"@{ZWSP}everyone" in created, created  # the model id is shown back, defused
     bound = discord.command("agent", "bind", {"name": "writer"}, user=ADMIN).text

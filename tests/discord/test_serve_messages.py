@@ -30,7 +30,7 @@ from tests.fakes.discord_gateway import (
 )
 from tests.fakes.providers import FakeOpenAI
 from tests.fakes.server import Fault
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 REPLY = "Here is the considered answer from the provider."
 MENTION = f"<@{BOT_ID}>"

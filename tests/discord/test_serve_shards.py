@@ -30,7 +30,7 @@ from tests.fakes.discord_gateway import (
     interaction,
 )
 from tests.fakes.providers import FakeOpenAI
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 SHARD1_GUILD = GUILD + (1 << 22)  # the next guild id on shard 1 of 2
 SHARD1_CHANNEL = CHANNEL + 100

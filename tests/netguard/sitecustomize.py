@@ -1,6 +1,6 @@
 """Keep every test process on this machine: outside addresses are refused, never tried.
 
-Imported by each Python process the tests start (`tests.helpers.clean_env` puts this
+Imported by each Python process the tests start (`tests.kits.helpers.clean_env` puts this
 folder on PYTHONPATH) and installed in the test process by `tests/conftest.py`. A test
 may still resolve and reach loopback; a name that is not local gets "no such host" and an
 outside IP literal "connection refused", at once and without a packet leaving: tests use

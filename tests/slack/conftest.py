@@ -2,7 +2,7 @@
 
 `fake` → `env` → `serve` → `slack` build on each other; a module that needs a different
 Slack set-up (OAuth, Socket Mode) overrides only `fake` or `env`. `provider` (the fake
-OpenAI, reset around each test) and `serve` come from tests/serve_fixtures.py.
+OpenAI, reset around each test) and `serve` come from tests/kits/serve_fixtures.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver, serve_env
-from tests.helpers import ServeProcess
-from tests.serve_fixtures import *  # noqa: F403  # provider, serve and what they need
+from tests.kits.helpers import ServeProcess
+from tests.kits.serve_fixtures import *  # noqa: F403  # provider, serve and what they need
 
 
 @pytest.fixture

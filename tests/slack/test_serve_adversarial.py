@@ -23,7 +23,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.fakes.slack_signing import command_body, next_id, sign, view_submission_body
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

@@ -23,8 +23,8 @@ from tests.fakes.server import FakeServer
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
-from tests.helpers import ServeProcess
-from tests.platform_files import (
+from tests.kits.helpers import ServeProcess
+from tests.kits.platform_files import (
     MODELS,
     assert_nowhere,
     create_family_agent,

@@ -14,7 +14,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import command_body, message_event, next_id, next_ts
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 REPLY = "Here is the considered answer from the provider."
 LEAKED = "sk-proj-ThreadLeak0123456789abcdefghijklmn"

@@ -22,7 +22,7 @@ from tests.fakes.server import CHUNK_BREAK
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
-from tests.serve_fixtures import usage_rows
+from tests.kits.serve_fixtures import usage_rows
 
 # What Slack turns into a broadcast: `<!…>` control sequences, and the plain words where
 # `link_names` (or a markdown renderer) links them.

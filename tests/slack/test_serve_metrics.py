@@ -15,7 +15,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event
-from tests.helpers import REPO, ServeProcess
+from tests.kits.helpers import REPO, ServeProcess
 
 WORKSPACE = "slack:T0001"
 SECRET_WORDS = "zebra-quartz-7781"  # in every message: must never reach /metrics

@@ -21,8 +21,8 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.fakes.slack_signing import event_body, message_event, sign
-from tests.helpers import ServeProcess
-from tests.serve_fixtures import usage_rows
+from tests.kits.helpers import ServeProcess
+from tests.kits.serve_fixtures import usage_rows
 
 
 def test_digest_is_posted_with_its_chart_through_the_poster(

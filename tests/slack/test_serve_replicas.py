@@ -31,7 +31,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI, Team
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver, base_env
 from tests.fakes.slack_signing import command_body, event_body, message_event, next_id
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 CLIENT_ID = "1111.2222"
 TEAM = Team(team_id="T0001", token="xoxb-replicas-oauth-token", name="One")

@@ -21,7 +21,7 @@ from tests.fakes.server import Fault
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 REPLY = "one two three four five six seven eight nine ten"
 

@@ -20,7 +20,7 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import base_env
 from tests.fakes.slack_signing import event_body, message_event, next_id, next_ts
 from tests.fakes.slack_socket import FakeSocketMode
-from tests.helpers import ServeProcess
+from tests.kits.helpers import ServeProcess
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from bot.config import Settings
 from tests.fakes import slack_api
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_signing import sign
-from tests.helpers import REPO
+from tests.kits.helpers import REPO
 
 SECRET = "signing-secret"
 
