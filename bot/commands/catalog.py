@@ -10,14 +10,12 @@ from sqlmodel import Session
 
 from bot.commands import models as m
 from bot.commands.context import CommandContext
-from bot.commands.keys import missing_key
-from bot.errors import DecryptionError, InvalidValue, KeyRejected, ProviderError
+from bot.commands.keys import missing_key, stored_spec
+from bot.errors import InvalidValue, KeyRejected, ProviderError
 from bot.money import format_usd
 from bot.pricing import list_prices
-from bot.providers.types import KeySpec
 from bot.secrets_shape import redact_known
 from bot.suggest import closest, either
-from bot.vault.keystore import Sealed
 from storage.keys import get_key
 from storage.models import ProviderKey
 
@@ -28,19 +26,8 @@ _DEPLOYMENT_NAMES = frozenset({"azure-openai"})
 
 async def fetch_models(ctx: CommandContext, key: ProviderKey) -> list[str]:
     """The ids the key's provider lists; InvalidValue (revoked, undecryptable), ProviderError."""
-    if key.status == "revoked":
-        raise InvalidValue(f"key {key.name} is revoked; add a new secret with /byok key rotate")
-    try:
-        secret = ctx.services.vault.unseal(
-            Sealed(key.ciphertext, key.nonce, key.key_version),
-            workspace_id=ctx.workspace_id,
-            key_id=key.id,
-        )
-    except DecryptionError:
-        raise InvalidValue(
-            f"key {key.name} cannot be decrypted with this master key; rotate it"
-        ) from None
-    spec = KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
+    spec = stored_spec(ctx, key)
+    secret = spec.secret
     try:
         ids = await ctx.services.providers.list_models(spec)
     except ProviderError as exc:

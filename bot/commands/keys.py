@@ -262,11 +262,10 @@ async def delete(ctx: CommandContext, cmd: m.KeyDelete) -> None:
     )
 
 
-async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
-    """Verify a stored key with its provider; marks it failing or active accordingly."""
-    key = await ctx.db(lambda session: _existing(session, ctx, name=cmd.name))
+def stored_spec(ctx: CommandContext, key: ProviderKey) -> KeySpec:
+    """The usable key (secret unsealed in memory); InvalidValue when revoked or undecryptable."""
     if key.status == "revoked":
-        raise InvalidValue(f"key {cmd.name} is revoked; add a new secret with /byok key rotate")
+        raise InvalidValue(f"key {key.name} is revoked; add a new secret with /byok key rotate")
     try:
         secret = ctx.services.vault.unseal(
             Sealed(key.ciphertext, key.nonce, key.key_version),
@@ -275,9 +274,16 @@ async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
         )
     except DecryptionError:
         raise InvalidValue(
-            f"key {cmd.name} cannot be decrypted with this master key; rotate it"
+            f"key {key.name} cannot be decrypted with this master key; rotate it"
         ) from None
-    spec = KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
+    return KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
+
+
+async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
+    """Verify a stored key with its provider; marks it failing or active accordingly."""
+    key = await ctx.db(lambda session: _existing(session, ctx, name=cmd.name))
+    spec = stored_spec(ctx, key)
+    secret = spec.secret
     status, outcome = "active", "ok"
     try:
         await ctx.services.providers.verify_key(spec)
