@@ -11,8 +11,11 @@ export BYOKBOT_TEST_POSTGRES_URL
 
 .PHONY: run test lint bench lock postgres compose-check
 
-$(BIN)/python:
+# A fresh venv's pip (23 on Python 3.11) fails on hash-locked extras: the first thing a new
+# venv installs is a newer pip, itself pinned and hash-checked.
+$(BIN)/python: requirements-pip.lock
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-pip.lock
 
 # Stamps record which lock file was installed; they are redone when it changes.
 $(VENV)/.run-installed: requirements.lock pyproject.toml | $(BIN)/python
@@ -68,6 +71,7 @@ PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --stri
 # requirements-build.lock pins the build backend (setuptools, wheel) with hashes, so the image
 # builds the byokbot wheel from hash-checked artefacts only (Dockerfile, builder stage).
 lock: $(VENV)/.dev-installed
+	$(PIP_COMPILE) --output-file requirements-pip.lock requirements-pip.in
 	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml
 	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --output-file requirements-build.lock \
