@@ -36,9 +36,12 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The whole suite on SQLite and on PostgreSQL (the PostgreSQL run keeps the tests that use
+# the run's database), as shards side by side: see tests/run-suites.
+TEST_SHARDS ?= sqlite:1/3 sqlite:2/3 sqlite:3/3 postgres:1/2 postgres:2/2
+
 test: lint postgres
-	BYOKBOT_TEST_DB=sqlite $(BIN)/pytest
-	BYOKBOT_TEST_DB=postgres $(BIN)/pytest
+	tests/run-suites $(BIN)/pytest $(TEST_SHARDS)
 
 # Start the local PostgreSQL cluster if it is down; fail loudly if there is none, because a
 # suite that silently skipped its PostgreSQL half would prove nothing.

@@ -56,16 +56,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     deselects it (deselected, not skipped: the SQLite run has already run it).
     `BYOKBOT_TEST_ALL=1` runs everything on either backend.
     """
-    if BACKEND != "postgres" or os.environ.get("BYOKBOT_TEST_ALL") == "1":
-        return
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
+    everything = BACKEND != "postgres" or os.environ.get("BYOKBOT_TEST_ALL") == "1"
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        (keep if names & BACKEND_FIXTURES else dropped).append(item)
+        (keep if everything or names & BACKEND_FIXTURES else dropped).append(item)
+    # `BYOKBOT_TEST_SHARD=k/n` keeps every n-th test from the k-th (`make test` runs the
+    # shards side by side: the suite mostly waits on processes and sockets, not the CPU).
+    k, n = _shard(os.environ.get("BYOKBOT_TEST_SHARD", "1/1"))
+    ours = [item for i, item in enumerate(keep) if i % n == k - 1]
+    dropped += [item for i, item in enumerate(keep) if i % n != k - 1]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+        items[:] = ours
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """`k/n` with 1 <= k <= n; a usage error otherwise."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        k = n = 0
+    if not 1 <= k <= n:
+        raise pytest.UsageError(f"BYOKBOT_TEST_SHARD must look like 2/3, not {text!r}")
+    return k, n
 
 
 class PostgresServer:
