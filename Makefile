@@ -38,7 +38,7 @@ lint: $(VENV)/.dev-installed
 
 # The whole suite on SQLite and on PostgreSQL (the PostgreSQL run keeps the tests that use
 # the run's database), as shards side by side: see tests/run-suites.
-TEST_SHARDS ?= sqlite:1/3 sqlite:2/3 sqlite:3/3 postgres:1/2 postgres:2/2
+TEST_SHARDS ?= sqlite:1/3 sqlite:2/3 sqlite:3/3 postgres:1/3 postgres:2/3 postgres:3/3
 
 test: lint postgres
 	tests/run-suites $(BIN)/pytest $(TEST_SHARDS)
