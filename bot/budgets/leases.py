@@ -11,15 +11,14 @@ charged its cost without being taken back from reserved a second time.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
+from bot.errors import DatabaseUnavailable
 from bot.services import Services
-from bot.transactions import is_outage
 from storage import leases as store
 
 if TYPE_CHECKING:
@@ -58,11 +57,10 @@ def sweep_expired(engine: Engine, *, now: dt.datetime) -> int:
 
 async def run_sweep(services: Services) -> int:
     """The scheduler's job: sweep off the loop; an outage is logged and retried next time."""
+    now = services.clock()
     try:
-        released = await asyncio.to_thread(sweep_expired, services.engine, now=services.clock())
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
+        released = await services.db.call(lambda: sweep_expired(services.engine, now=now))
+    except DatabaseUnavailable:
         logger.warning("lease sweep skipped: the database is unavailable")
         return 0
     if released:
