@@ -31,17 +31,25 @@ $(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/byokbot serve
 
+LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(LINT)
 
 # The whole suite on SQLite and on PostgreSQL (the PostgreSQL run keeps the tests that use
 # the run's database), as shards side by side: see tests/run-suites.
 TEST_SHARDS ?= sqlite:1/3 sqlite:2/3 sqlite:3/3 postgres:1/3 postgres:2/3 postgres:3/3
 
-test: lint postgres
-	tests/run-suites $(BIN)/pytest $(TEST_SHARDS)
+# Lint runs beside the shards (mypy works the CPU while the shards mostly wait); its output
+# comes first, the shards' total line last, and either failing fails `make test`.
+test: $(VENV)/.dev-installed postgres
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	{ $(LINT); } >"$$out/lint" 2>&1 & lint=$$!; \
+	tests/run-suites $(BIN)/pytest $(TEST_SHARDS) >"$$out/suites" 2>&1 & suites=$$!; \
+	wait $$lint; lint_rc=$$?; cat "$$out/lint"; \
+	[ $$lint_rc = 0 ] || echo "make test: lint failed (above); the suites still run" >&2; \
+	wait $$suites; rc=$$?; cat "$$out/suites"; \
+	[ $$lint_rc = 0 ] || rc=1; exit $$rc
 
 # Start the local PostgreSQL cluster if it is down; fail loudly if there is none, because a
 # suite that silently skipped its PostgreSQL half would prove nothing.

@@ -29,15 +29,9 @@ from aiohttp import web
 from adapters.console_files import local_file, split_files
 from adapters.console_input import LineEditor, Reader
 from adapters.console_memory import Exchange, SessionMemory
+from adapters.poster import Poster
 from bot.approvals import console_hint
-from bot.boundary import (
-    ChannelPoster,
-    CommandRequest,
-    IncomingMessage,
-    Place,
-    SecretForm,
-    Sender,
-)
+from bot.boundary import CommandRequest, IncomingMessage, Place, SecretForm, Sender
 from bot.config import Settings
 from bot.core import Core
 from bot.logging_setup import log_to_file
@@ -132,33 +126,32 @@ class ConsoleSink:
         )
 
 
-class ConsolePoster:
-    """Posts to "channels" by printing `[#channel] text`; an attached file goes to disk."""
+class ConsolePoster(Poster[str]):
+    """Posts to "channels" by printing `[#channel] text`; an attached file goes to disk.
+
+    A console has no buttons: an approval request's text already names its commands.
+    """
 
     def __init__(self, console: ConsoleAdapter, *, files_dir: Path = FILES_DIR) -> None:
         self.console = console
         self.files_dir = files_dir
 
-    async def post(
-        self,
-        *,
-        workspace_id: str,
-        channel_id: str,
-        text: str,
-        file: tuple[str, bytes] | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        """Print the post; write the attached file (the digest's chart) and print its path.
-
-        A console has no buttons: an approval request's text already names its commands.
-        """
+    async def _open(self, workspace_id: str, channel_id: str) -> str:
         if channel_id.startswith("@"):  # a direct message to a member
-            self.console.write(f"[to {channel_id}] {text}")
-        else:
-            self.console.write(f"[#{channel_id.lstrip('#')}] {text}")
-        if file is None:
-            return
-        name, content = file
+            return f"[to {channel_id}]"
+        return f"[#{channel_id.lstrip('#')}]"
+
+    def _pieces(self, text: str) -> list[str]:
+        return [text]  # whole: `write` cleans it, and a terminal has no length limit
+
+    async def _send_text(self, target: str, piece: str) -> None:
+        self.console.write(f"{target} {piece}")
+
+    async def _send_request(self, target: str, text: str, request_id: str) -> None:
+        await self._send_text(target, text)
+
+    async def _send_file(self, target: str, name: str, content: bytes) -> None:
+        """Write the attached file (the digest's chart) and print its path."""
         # Only the base name: the file lands in files_dir whatever the name says.
         path = self.files_dir / (Path(name).name or "attachment")
         try:
@@ -209,7 +202,7 @@ class ConsoleAdapter:
         """The console serves no HTTP routes."""
         return []
 
-    def poster(self) -> ChannelPoster:
+    def poster(self) -> ConsolePoster:
         """Channel posts (alerts, digests) are printed."""
         return self._poster
 

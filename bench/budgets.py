@@ -4,9 +4,9 @@
                                       [--pg-url URL]
 
 Each call does what a turn does with its budgets, with the bot's own code: plan and
-reserve its worst case against every budget that applies (one transaction block, a
-conditional UPDATE + lease INSERT per budget), then settle — the usage row and the first
-counter in one statement, the other counters in one transaction. `--in-flight` calls run
+reserve its worst case against every budget that applies (one statement: the counters
+locked in one order, checked, and all reserved with their lease rows, or none), then
+settle — the usage row and every counter in one statement. `--in-flight` calls run
 at once, spread over `--processes` processes (threads inside each, one connection each).
 
 Two runs on one fresh migrated database:
@@ -40,9 +40,9 @@ from sqlalchemy.engine import Connection, Engine  # noqa: E402
 from bot.budgets import reservations  # noqa: E402
 from bot.clock import aware_utcnow  # noqa: E402
 from bot.errors import BudgetExceeded  # noqa: E402
-from storage.accounting import CounterSettlement, settle_call, settle_counter  # noqa: E402
+from storage.accounting import CounterSettlement, settle_call_counters  # noqa: E402
 from storage.budgets import applicable_budgets  # noqa: E402
-from storage.engine import make_engine, transaction_block  # noqa: E402
+from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.kits.turnkit import World, make_services  # noqa: E402
 
@@ -113,13 +113,9 @@ def one_call(conn: Connection, *, workspace: str, agent: str, member: str) -> bo
         "cost_pusd": COST,
         "created_at": now.replace(tzinfo=None),
     }
-    settle_call(
-        conn, usage_row=usage, touch_key=None, at=usage["created_at"], counter=settlements[0]
+    settle_call_counters(
+        conn, usage_row=usage, touch_key=None, at=now.replace(tzinfo=None), counters=settlements
     )
-    if len(settlements) > 1:
-        with transaction_block(conn):
-            for settlement in settlements[1:]:
-                settle_counter(conn, settlement)
     return True
 
 

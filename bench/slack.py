@@ -223,6 +223,13 @@ def parse_args() -> argparse.Namespace:
         "--pin", action="store_true", help="targets on CPU 0, fakes and load generator on CPU 1"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--serve-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for byokbot serve (repeatable)",
+    )
     args = parser.parse_args()
     if args.events is None:
         args.events = 500 if args.quick else 3000
@@ -254,6 +261,7 @@ def main() -> int:
                 fake=cast(Any, FakeAt(fakes.info["slack"], fakes.info["token"])),
                 secret=SECRET,
                 BYOKBOT_LOG_LEVEL=args.log_level,
+                **dict(item.split("=", 1) for item in args.serve_env),
             )
             serve = ServeProcess(env=env, cwd=workdir, startup_timeout=120).start()
             fakes.command("setup", url=serve.url, secret=SECRET)

@@ -85,11 +85,11 @@ class CommandError(ByokError):
 
 
 class ParseError(CommandError):
-    """Command text did not match the grammar; ``usage`` is the nearest command's usage."""
+    """Command text did not match the grammar; ``syntax`` is the nearest command's syntax line."""
 
-    def __init__(self, message: str, *, usage: str = "") -> None:
+    def __init__(self, message: str, *, syntax: str = "") -> None:
         super().__init__(message)
-        self.usage = usage
+        self.syntax = syntax
 
 
 class NotFound(CommandError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -95,6 +96,19 @@ REFUSALS = Counter(
 )
 
 
+# Labelled children by (metric, values): `labels()` checks and locks on every call, and
+# every answer touches five series. Bounded by the series the registry holds anyway.
+_CHILDREN: dict[tuple[object, ...], Any] = {}
+
+
+def _series(metric: Counter | Gauge | Histogram, *values: str) -> Any:
+    key = (metric, *values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
 def _platform(value: str) -> str:
     return value if value in PLATFORMS else "other"
 
@@ -117,48 +131,48 @@ def _name(value: str) -> str:
 
 def count_message(*, platform: str, outcome: str) -> None:
     """Count one chat message (outcome: answered, refused, ignored, failed, ...)."""
-    MESSAGES.labels(platform=_platform(platform), outcome=_word(outcome)).inc()
+    _series(MESSAGES, _platform(platform), _word(outcome)).inc()
 
 
 def count_command(*, platform: str, outcome: str) -> None:
     """Count one /byok command (outcome: ok, denied, error, ...)."""
-    COMMANDS.labels(platform=_platform(platform), outcome=_word(outcome)).inc()
+    _series(COMMANDS, _platform(platform), _word(outcome)).inc()
 
 
 def count_provider_call(*, provider: str, status: str) -> None:
     """Count one provider call (status: the usage row's status word)."""
-    PROVIDER_CALLS.labels(provider=_provider(provider), status=_word(status)).inc()
+    _series(PROVIDER_CALLS, _provider(provider), _word(status)).inc()
 
 
 def add_cost(*, provider: str, usd: Decimal) -> None:
     """Add a priced call's cost (the exact figure lives in the database; this is a gauge)."""
     if usd > 0:
-        COST.labels(provider=_provider(provider)).inc(float(usd))
+        _series(COST, _provider(provider)).inc(float(usd))
 
 
 def observe_latency(*, provider: str, first_token: float | None, total: float) -> None:
     """Record a provider call's time to first token (when text came) and total time."""
     label = _provider(provider)
     if first_token is not None:
-        FIRST_TOKEN_SECONDS.labels(provider=label).observe(max(first_token, 0.0))
-    CALL_SECONDS.labels(provider=label).observe(max(total, 0.0))
+        _series(FIRST_TOKEN_SECONDS, label).observe(max(first_token, 0.0))
+    _series(CALL_SECONDS, label).observe(max(total, 0.0))
 
 
 def add_spend(*, workspace: str, agent: str, usd: Decimal) -> None:
     """Add a call's charged cost to its workspace's and agent's spend."""
     if usd > 0:
-        SPEND.labels(workspace=_workspace(workspace), agent=_name(agent)).inc(float(usd))
+        _series(SPEND, _workspace(workspace), _name(agent)).inc(float(usd))
 
 
 def set_budget_use(*, workspace: str, budget_id: int, spent_pusd: int, limit_pusd: int) -> None:
     """Set a budget's use of its limit after a settlement (0 when the limit is 0 or less)."""
     ratio = spent_pusd / limit_pusd if limit_pusd > 0 else 0.0
-    BUDGET_USE.labels(workspace=_workspace(workspace), budget=str(int(budget_id))).set(ratio)
+    _series(BUDGET_USE, _workspace(workspace), str(int(budget_id))).set(ratio)
 
 
 def count_refusal(outcome: str) -> None:
     """Count one refused call (`refused_budget`, `refused_key` or `refused_leak`)."""
-    REFUSALS.labels(outcome=outcome if outcome in REFUSAL_OUTCOMES else "other").inc()
+    _series(REFUSALS, outcome if outcome in REFUSAL_OUTCOMES else "other").inc()
 
 
 def render() -> bytes:

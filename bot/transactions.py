@@ -18,12 +18,10 @@ key forms and the Slack installation store. Outages leave it as `DatabaseUnavail
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
@@ -33,8 +31,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
+from bot.dbthreads import DbThreads
 from bot.errors import DatabaseUnavailable
-from storage.engine import DatabaseDown, session_scope
+from storage.engine import DatabaseDown, driver_autocommit, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +77,9 @@ class TransactionRunner:
         # Weakly: `runner_for` keeps one runner per engine for as long as the engine lives.
         self._engine = weakref.ref(engine)
         self.postgres = engine.dialect.name == "postgresql"
-        self._executor = ThreadPoolExecutor(
-            max_workers=POSTGRES_THREADS if self.postgres else 1,
-            thread_name_prefix="byokbot-db",
-        )
+        self._threads = DbThreads(POSTGRES_THREADS if self.postgres else 1, name="byokbot-db")
         # The idle threads go when the runner does (tests make many engines).
-        weakref.finalize(self, self._executor.shutdown, wait=False)
+        weakref.finalize(self, self._threads.close)
 
     @property
     def engine(self) -> Engine:
@@ -130,7 +126,7 @@ class TransactionRunner:
         """`work()`, which opens its own connections, on the runner's threads; an outage
         raises `DatabaseUnavailable`."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+            return await self._threads.submit(work)
         except Exception as exc:
             if is_outage(exc):
                 raise DatabaseUnavailable("database unreachable") from None
@@ -140,22 +136,16 @@ class TransactionRunner:
         if commit is Commit.TRANSACTION or not self.postgres:
             with conn.begin():
                 return fn(conn)
-        # The driver's autocommit for this unit, then the pool's default again: both are
-        # settings on the client side, with no round trip.
-        default = conn.default_isolation_level
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        try:
+        # The driver's autocommit for this unit, then off again: a client-side setting,
+        # with no round trip.
+        with driver_autocommit(conn):
             result = fn(conn)
             conn.commit()  # ends SQLAlchemy's own bookkeeping; nothing is sent
-        finally:
-            if conn.in_transaction():
-                conn.rollback()
-            conn.execution_options(isolation_level=default)
         return result
 
     def close(self) -> None:
         """Let the threads go (pending work still finishes)."""
-        self._executor.shutdown(wait=False)
+        self._threads.close()
 
 
 _RUNNERS: weakref.WeakKeyDictionary[Engine, TransactionRunner] = weakref.WeakKeyDictionary()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import sqlite3
@@ -169,6 +170,12 @@ class HttpServer:
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else self._port
         logger.info("listening on http://%s:%d", self._host, self.port)
+        # What start-up built (modules, settings, engine, bolt app) lives as long as the
+        # process: frozen out of the collector's full scans, which otherwise walk all of it
+        # while answers are in flight (bench/slack.py: ~9% of the CPU per answer, and
+        # the ack p99 under load fell from 700-970 ms to 160-260 ms).
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stop accepting requests and close open connections."""

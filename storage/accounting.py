@@ -2,10 +2,12 @@
 
 `settle_call` writes the call's usage row, moves its key's last-used time when asked,
 and swaps one budget counter's reservation (its lease, see storage/budgets.py) for the
-real cost. On PostgreSQL that is a single statement — the INSERT, the key UPDATE and the
-lease DELETE ride along as data-modifying CTEs of the counter UPDATE, which PostgreSQL
-always runs to completion — so the caller can run it outside a transaction block: one
-round trip, committed durably by itself, instead of BEGIN, four statements and COMMIT.
+real cost; `settle_call_counters` settles every counter of the call. On PostgreSQL that is
+a single statement — the INSERT, the key UPDATE and the lease DELETE ride along as
+data-modifying CTEs of the counter UPDATE (of several counters, storage/counters.py:
+locked in the reservations' order), which PostgreSQL always runs to completion — so the
+caller can run it outside a transaction block: one round trip, committed durably by
+itself, instead of BEGIN, four statements and COMMIT.
 SQLite runs the same work statement by statement in the caller's transaction (it has no
 data-modifying CTEs, and its round trips are function calls).
 """
@@ -15,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection
 
-from storage import budgets, usage
+from storage import budgets, rawsql, usage
+from storage.counters import Release, settle_all_params, settle_all_statement, settled_states
 from storage.models import ProviderKey, UsageEvent
 
 _USAGE = UsageEvent.__table__  # type: ignore[attr-defined]
@@ -41,9 +44,18 @@ class CounterSettlement:
 
 
 @functools.cache
-def _combined(columns: tuple[str, ...], *, touch: bool, counter: bool) -> Any:
+def _combined(columns: tuple[str, ...], *, touch: bool, counter: bool, several: int = 0) -> Any:
     """The one PostgreSQL statement for a settlement of this shape (built once per shape)."""
-    row = insert(_USAGE).values({name: bindparam(f"u_{name}") for name in columns})
+    # The columns left out get their (constant) defaults as values the statement carries,
+    # so that it runs as its cached text (storage.rawsql); a callable default keeps it on
+    # SQLAlchemy's own path.
+    given: dict[str, Any] = {name: bindparam(f"u_{name}") for name in columns}
+    given.update(
+        (c.name, bindparam(f"u_{c.name}", value=c.default.arg))
+        for c in _USAGE.c
+        if c.name not in given and c.default is not None and c.default.is_scalar
+    )
+    row = insert(_USAGE).values(given)
     ctes = []
     if touch:
         ctes.append(
@@ -54,7 +66,8 @@ def _combined(columns: tuple[str, ...], *, touch: bool, counter: bool) -> Any:
         )
     if not counter:
         return row.add_cte(*ctes) if ctes else row
-    return budgets.settle_statement().add_cte(row.cte("usage_row"), *ctes)
+    settling = settle_all_statement(several) if several else budgets.settle_statement()
+    return settling.add_cte(row.cte("usage_row"), *ctes)
 
 
 def settle_call(
@@ -86,8 +99,44 @@ def settle_call(
         params.update(budgets.settle_params(**settlement))
     if touch_key is not None:
         params.update(touch_key=touch_key, touch_at=at)
-    result = conn.execute(statement, params)
-    return None if counter is None else budgets.settled_state(result.first())
+    row = rawsql.first(conn, statement, params)
+    return None if counter is None else budgets.settled_state(row)
+
+
+def settle_call_counters(
+    conn: Connection,
+    *,
+    usage_row: Mapping[str, object],
+    touch_key: str | None,
+    at: dt.datetime,
+    counters: Sequence[CounterSettlement],
+) -> list[budgets.CounterState | None]:
+    """`settle_call` for every counter of the call (one lease, one cost; in lock order).
+
+    Each counter's new state, None for a row that is gone.
+    """
+    if len(counters) <= 1 or conn.dialect.name != "postgresql":
+        first = settle_call(
+            conn,
+            usage_row=usage_row,
+            touch_key=touch_key,
+            at=at,
+            counter=counters[0] if counters else None,
+        )
+        return [first, *(settle_counter(conn, c) for c in counters[1:])] if counters else []
+    lease, spent = counters[0].lease_id, counters[0].spent_pusd
+    if any(c.lease_id != lease or c.spent_pusd != spent for c in counters):
+        raise ValueError("the counters of one call share its lease and its cost")
+    statement = _combined(
+        tuple(usage_row), touch=touch_key is not None, counter=True, several=len(counters)
+    )
+    params: dict[str, object] = {f"u_{name}": value for name, value in usage_row.items()}
+    releases = [Release(c.budget_id, c.period_start, c.member, c.reserved_pusd) for c in counters]
+    params.update(settle_all_params(releases, spent_pusd=spent, lease_id=lease))
+    if touch_key is not None:
+        params.update(touch_key=touch_key, touch_at=at)
+    rows = rawsql.rows(conn, statement, params)
+    return settled_states(rows, count=len(counters))
 
 
 def settle_counter(conn: Connection, counter: CounterSettlement) -> budgets.CounterState | None:

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from storage import rawsql
 from storage.models import Budget, BudgetCounter, BudgetLease, UsageEvent
 
 _COUNTERS = BudgetCounter.__table__  # type: ignore[attr-defined]
@@ -254,6 +255,8 @@ def applicable_budgets(
 ) -> Sequence[BudgetRow]:
     """The workspace's budgets that cover a call by `agent_id` for `user_id`, in id order."""
     params = {"w": workspace_id, "a": agent_id, "u": user_id}
+    if conn.dialect.name == "postgresql":  # every call asks: its cached text (storage.rawsql)
+        return [BudgetRow.of(row) for row in rawsql.rows(conn, _APPLICABLE, params)]
     return [BudgetRow.of(row) for row in conn.execute(_APPLICABLE, params)]
 
 
@@ -299,7 +302,7 @@ def try_reserve(
         "exp": expires_at,
     }
     if conn.dialect.name == "postgresql":
-        row = conn.execute(_RESERVE_PG[relax_commit], params).first()
+        row = rawsql.first(conn, _RESERVE_PG[relax_commit], params)
     else:
         row = conn.execute(_RESERVE, params).first()
         if row is not None:
@@ -331,7 +334,7 @@ def settle(
         member=member,
     )
     if conn.dialect.name == "postgresql":
-        return settled_state(conn.execute(_SETTLE_PG, params).first())
+        return settled_state(rawsql.first(conn, _SETTLE_PG, params))
     if lease_id is not None:
         held = conn.execute(_RELEASE, params).scalar()
         params["r"] = 0 if held is None else held
@@ -378,6 +381,14 @@ def read_counter(
     """The counter of one budget and period (zeros when no call has touched it yet)."""
     row = conn.execute(_READ, {"b": budget_id, "p": period_start, "m": member}).first()
     return CounterState(0, 0) if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
+
+
+def find_counter(
+    conn: Connection, *, budget_id: int, period_start: str, member: str = ""
+) -> CounterState | None:
+    """The counter of one budget and period; None when its row does not exist yet."""
+    row = conn.execute(_READ, {"b": budget_id, "p": period_start, "m": member}).first()
+    return None if row is None else CounterState(row.spent_pusd, row.reserved_pusd)
 
 
 def claim_alert(

@@ -171,7 +171,7 @@ def transaction_block(conn: Connection) -> Iterator[None]:
     them atomic). On a connection in autocommit it sends BEGIN and COMMIT itself, and
     ROLLBACK when the block raises.
     """
-    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    if not in_autocommit(conn):
         yield
         return
     conn.exec_driver_sql("BEGIN")
@@ -182,3 +182,34 @@ def transaction_block(conn: Connection) -> Iterator[None]:
             conn.exec_driver_sql("ROLLBACK")
         raise
     conn.exec_driver_sql("COMMIT")
+
+
+def in_autocommit(conn: Connection) -> bool:
+    """True when each statement on `conn` commits by itself (driver or SQLAlchemy setting)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    return getattr(conn.connection.dbapi_connection, "autocommit", False) is True
+
+
+@contextmanager
+def driver_autocommit(conn: Connection) -> Iterator[None]:
+    """Run the block with the driver committing each statement (PostgreSQL).
+
+    Set on the psycopg connection itself, a client-side flag: SQLAlchemy's
+    `isolation_level` option costs several times more per unit on the hot path. The
+    connection goes back to the pool with the flag off, or is invalidated if that fails.
+    """
+    dbapi_conn = conn.connection.dbapi_connection
+    dbapi_conn.autocommit = True  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if not conn.invalidated:
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                dbapi_conn.autocommit = False  # type: ignore[union-attr]
+            except Exception:
+                # Never let a pooled connection keep committing statement by statement.
+                conn.invalidate()
+                raise

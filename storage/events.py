@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from storage.models import ProcessedEvent
+from storage.rawsql import Prepared
 
 _EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
@@ -26,13 +27,16 @@ def _claim_stmt(insert: Any) -> Any:
     )
 
 
-_CLAIM = {"postgresql": _claim_stmt(pg_insert), "sqlite": _claim_stmt(sqlite_insert)}
+_CLAIM = {
+    "postgresql": Prepared(_claim_stmt(pg_insert)),
+    "sqlite": Prepared(_claim_stmt(sqlite_insert)),
+}
 _PRUNE = delete(_EVENTS).where(_EVENTS.c.created_at < bindparam("cutoff"))
 
 
 def claim_event(conn: Connection, *, event_key: str, at: dt.datetime) -> bool:
     """Insert `event_key`; True if this call inserted it, False if someone already had."""
-    return conn.execute(_CLAIM[conn.dialect.name], {"k": event_key, "at": at}).first() is not None
+    return bool(_CLAIM[conn.dialect.name].rows(conn, {"k": event_key, "at": at}))
 
 
 def prune_events(conn: Connection, *, older_than: dt.datetime) -> int:

@@ -7,7 +7,8 @@ data-modifying CTE) or one transaction (SQLite). The DELETE decides who releases
 lease: several sweepers, or a sweeper and a late settlement, racing for one row find it
 deleted by the first and take nothing back (on PostgreSQL a sweeper skips lease rows
 another is deleting). Locks go lease rows first, then the counter, one counter at a
-time, like a settlement.
+time; a settlement too takes its lease rows first, then its counters (in the order its
+reservation locked them, storage/counters.py).
 """
 
 from __future__ import annotations

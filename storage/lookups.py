@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, literal, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from storage.budgets import BUDGET_COLUMNS, COVERS, BudgetRow
 from storage.events import claim_event
 from storage.models import Agent, Budget, ChannelBinding, ProcessedEvent, ProviderKey, Workspace
+from storage.rawsql import Prepared
 
 _AGENTS = Agent.__table__  # type: ignore[attr-defined]
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
@@ -86,7 +87,11 @@ def _agent_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-def _row(found: Row[*tuple[Any, ...]] | None) -> AgentRow | None:
+def _first(rows: list[Any]) -> Any:
+    return rows[0] if rows else None
+
+
+def _row(found: Any) -> AgentRow | None:
     if found is None:
         return None
     key = None
@@ -114,12 +119,12 @@ def _row(found: Row[*tuple[Any, ...]] | None) -> AgentRow | None:
     )
 
 
-_BY_NAME = (
+_BY_NAME = Prepared(
     select(*_agent_columns())
     .select_from(_AGENT_AND_KEY)
     .where(_AGENTS.c.workspace_id == bindparam("w"), _AGENTS.c.name == bindparam("name"))
 )
-_BOUND = (
+_BOUND = Prepared(
     select(*_agent_columns(), _BINDINGS.c.all_messages)
     .select_from(_AGENT_AND_KEY)
     .join(_BINDINGS, _BINDINGS.c.agent_id == _AGENTS.c.id)
@@ -129,7 +134,7 @@ _BOUND = (
         _AGENTS.c.workspace_id == bindparam("w"),
     )
 )
-_DEFAULT = (
+_DEFAULT = Prepared(
     select(*_agent_columns())
     .select_from(_AGENT_AND_KEY)
     .join(_WORKSPACES, _WORKSPACES.c.default_agent_id == _AGENTS.c.id)
@@ -137,25 +142,62 @@ _DEFAULT = (
 )
 
 
+# A mention in a channel: the agent its first word may name, and the channel's bound agent,
+# in one round trip (most mentions name none, and the binding answers them).
+_NAMED_OR_BOUND = Prepared(
+    union_all(
+        select(literal(1).label("via"), *_agent_columns(), literal(False).label("all_messages"))
+        .select_from(_AGENT_AND_KEY)
+        .where(_AGENTS.c.workspace_id == bindparam("w"), _AGENTS.c.name == bindparam("name")),
+        select(literal(2).label("via"), *_agent_columns(), _BINDINGS.c.all_messages)
+        .select_from(_AGENT_AND_KEY)
+        .join(_BINDINGS, _BINDINGS.c.agent_id == _AGENTS.c.id)
+        .where(
+            _BINDINGS.c.workspace_id == bindparam("w"),
+            _BINDINGS.c.channel_id == bindparam("channel"),
+            _AGENTS.c.workspace_id == bindparam("w"),
+        ),
+    )
+)
+
+
 def agent_by_name(conn: Connection, *, workspace_id: str, name: str) -> AgentRow | None:
     """The workspace's agent called `name`."""
-    return _row(conn.execute(_BY_NAME, {"w": workspace_id, "name": name}).first())
+    return _row(_first(_BY_NAME.rows(conn, {"w": workspace_id, "name": name})))
 
 
 def bound_agent(
     conn: Connection, *, workspace_id: str, channel_id: str
 ) -> tuple[AgentRow, bool] | None:
     """The agent bound to the channel and whether it takes every message."""
-    found = conn.execute(_BOUND, {"w": workspace_id, "channel": channel_id}).first()
+    found = _first(_BOUND.rows(conn, {"w": workspace_id, "channel": channel_id}))
     agent = _row(found)
     if found is None or agent is None:
         return None
     return agent, bool(found.all_messages)
 
 
+def named_or_bound(
+    conn: Connection, *, workspace_id: str, name: str, channel_id: str
+) -> tuple[AgentRow | None, tuple[AgentRow, bool] | None]:
+    """`agent_by_name` and `bound_agent` together, in one statement."""
+    named: AgentRow | None = None
+    bound: tuple[AgentRow, bool] | None = None
+    params = {"w": workspace_id, "name": name, "channel": channel_id}
+    for found in _NAMED_OR_BOUND.rows(conn, params):
+        agent = _row(found)
+        if agent is None:
+            continue
+        if found.via == 1:
+            named = agent
+        else:
+            bound = agent, bool(found.all_messages)
+    return named, bound
+
+
 def default_agent(conn: Connection, *, workspace_id: str) -> AgentRow | None:
     """The workspace's default agent (answers DMs and console lines)."""
-    return _row(conn.execute(_DEFAULT, {"w": workspace_id}).first())
+    return _row(_first(_DEFAULT.rows(conn, {"w": workspace_id})))
 
 
 _SETTINGS = (
@@ -165,7 +207,7 @@ _SETTINGS = (
 )
 _COVERING = and_(_BUDGETS.c.workspace_id == _WORKSPACES.c.id, COVERS)
 # The workspace's settings and the budgets covering one agent and member, in one round trip.
-_WORKSPACE_AND_BUDGETS = (
+_WORKSPACE_AND_BUDGETS = Prepared(
     select(*_SETTINGS)
     .select_from(_WORKSPACES.outerjoin(_BUDGETS, _COVERING))
     .where(_WORKSPACES.c.id == bindparam("w"))
@@ -198,7 +240,7 @@ def _claim_and_load() -> Any:
     )
 
 
-_CLAIM_AND_LOAD = _claim_and_load()
+_CLAIM_AND_LOAD = Prepared(_claim_and_load())
 
 
 def workspace_and_budgets(
@@ -206,7 +248,7 @@ def workspace_and_budgets(
 ) -> tuple[WorkspaceRow, tuple[BudgetRow, ...]]:
     """The workspace's timezone and digest channel, and the budgets covering agent and member."""
     params = {"w": workspace_id, "a": agent_id, "u": user_id}
-    return _settings(conn.execute(_WORKSPACE_AND_BUDGETS, params).all())
+    return _settings(_WORKSPACE_AND_BUDGETS.rows(conn, params))
 
 
 def claim_and_load(
@@ -233,7 +275,7 @@ def claim_and_load(
             conn, workspace_id=workspace_id, agent_id=agent_id, user_id=user_id
         )
     params = {"k": event_key, "at": at, "w": workspace_id, "a": agent_id, "u": user_id}
-    rows = conn.execute(_CLAIM_AND_LOAD, params).all()
+    rows = _CLAIM_AND_LOAD.rows(conn, params)
     if not rows[0].claimed:
         return False, WorkspaceRow(), ()
     return True, *_settings(rows)  # no workspace row: the defaults, no budgets

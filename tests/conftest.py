@@ -26,7 +26,9 @@ from bot.services import Services
 from bot.vault.masterkey import generate_key
 from storage.engine import make_engine
 from storage.migrate import upgrade
+from tests.kits import shards
 from tests.kits.logcapture import LogCapture
+from tests.kits.pgpool import DatabasePool
 from tests.kits.turnkit import World, make_services
 from tests.netguard import sitecustomize as netguard
 
@@ -55,21 +57,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run the same either way) proves nothing new the second time, so the PostgreSQL run
     deselects it (deselected, not skipped: the SQLite run has already run it).
     `BYOKBOT_TEST_ALL=1` runs everything on either backend.
+
+    `BYOKBOT_TEST_SHARD=k/n` keeps the k-th of n shards (tests/kits/shards.py: split by
+    recorded duration). With `BYOKBOT_TEST_SPREAD=1` (tests/run-suites, when it runs n
+    shards of each backend) the database-independent tests run once in all, each in
+    whichever of the 2n shards has room, on either backend.
     """
-    keep: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    everything = BACKEND != "postgres" or os.environ.get("BYOKBOT_TEST_ALL") == "1"
-    for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        (keep if everything or names & BACKEND_FIXTURES else dropped).append(item)
-    # `BYOKBOT_TEST_SHARD=k/n` keeps every n-th test from the k-th (`make test` runs the
-    # shards side by side: the suite mostly waits on processes and sockets, not the CPU).
     k, n = _shard(os.environ.get("BYOKBOT_TEST_SHARD", "1/1"))
-    ours = [item for i, item in enumerate(keep) if i % n == k - 1]
-    dropped += [item for i, item in enumerate(keep) if i % n != k - 1]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = ours
+    run_all = os.environ.get("BYOKBOT_TEST_ALL") == "1"
+    spread = os.environ.get("BYOKBOT_TEST_SPREAD") == "1" and not run_all
+    backends = ["sqlite", "postgres"] if spread else [BACKEND]
+    runs: list[shards.Run] = []
+    for item in items:
+        if set(getattr(item, "fixturenames", ())) & BACKEND_FIXTURES:
+            runs += [(b, item.nodeid) for b in backends]
+        elif spread:
+            runs.append((shards.ANY, item.nodeid))
+        elif BACKEND != "postgres" or run_all:
+            runs.append((BACKEND, item.nodeid))
+    where = shards.plan(runs, shards.load_durations(), backends=backends, shards=n)
+    ours = {run for run, slot in zip(runs, where, strict=True) if slot == (BACKEND, k - 1)}
+    _record_shard(BACKEND, k, n, everything=runs, ours=ours)
+    keep = [item for item in items if {(BACKEND, item.nodeid), (shards.ANY, item.nodeid)} & ours]
+    if len(keep) < len(items):
+        kept = set(map(id, keep))
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+        items[:] = keep
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With `BYOKBOT_TEST_DURATIONS_LOG=FILE`, append each phase's seconds (for the shards).
+
+    tests/kits/record_durations.py turns the log into tests/durations.json.
+    """
+    log = os.environ.get("BYOKBOT_TEST_DURATIONS_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"{BACKEND}\t{report.nodeid}\t{report.duration:.4f}\n")
+
+
+def _record_shard(
+    backend: str, k: int, n: int, *, everything: list[shards.Run], ours: set[shards.Run]
+) -> None:
+    """With `BYOKBOT_TEST_SHARD_RECORD=DIR`, write the runs this shard planned and its own.
+
+    tests/run-suites sets it and checks that the shards together make every planned run
+    exactly once.
+    """
+    folder = os.environ.get("BYOKBOT_TEST_SHARD_RECORD")
+    if not folder:
+        return
+    stem = Path(folder) / f"{backend}-{k}-of-{n}"
+    planned = "".join(f"{b}\t{nodeid}\n" for b, nodeid in everything)
+    mine = "".join(f"{b}\t{nodeid}\n" for b, nodeid in everything if (b, nodeid) in ours)
+    stem.with_suffix(".all").write_text(planned, encoding="utf-8")
+    stem.with_suffix(".ours").write_text(mine, encoding="utf-8")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -167,14 +209,26 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _pg_databases(postgres_server: PostgresServer, _pg_template: str) -> Iterator[DatabasePool]:
+    # Made one ahead and dropped behind, off the tests' clock (tests/kits/pgpool.py).
+    pool = DatabasePool(
+        create=lambda: postgres_server.create(template=_pg_template), drop=postgres_server.drop
+    )
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
-def pg_url(postgres_server: PostgresServer, _pg_template: str) -> Iterator[str]:
+def pg_url(postgres_server: PostgresServer, _pg_databases: DatabasePool) -> Iterator[str]:
     """A fresh, migrated, empty PostgreSQL database URL, whatever the run's backend."""
-    name = postgres_server.create(template=_pg_template)
+    name = _pg_databases.take()
     try:
         yield postgres_server.url_for(name)
     finally:
-        postgres_server.drop(name)
+        _pg_databases.release(name)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session
 
 from bot.boundary import Place, SecretForm, Sender
@@ -86,3 +86,35 @@ async def test_every_path_shares_the_engine_s_one_runner(engine: Engine, master_
     assert all(name.startswith("byokbot-db") for name in threads)
     if engine.dialect.name == "sqlite":  # SQLite's one writer: a single database thread
         assert len(threads) == 1
+
+
+async def test_an_autocommit_unit_leaves_the_pooled_connection_transactional(
+    engine: Engine,
+) -> None:
+    """After an autocommit unit (ended well or by an error) a transaction unit is atomic."""
+    from bot.transactions import Commit, TransactionRunner
+
+    runner = TransactionRunner(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE unit_rows (n INTEGER)"))
+
+    def insert_then_fail(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO unit_rows (n) VALUES (1)"))
+        raise RuntimeError("after the insert")
+
+    def count(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT count(*) FROM unit_rows")).scalar_one())
+
+    try:
+        await runner.run(count, commit=Commit.AUTOCOMMIT)
+        with pytest.raises(RuntimeError):
+            await runner.run(insert_then_fail, commit=Commit.AUTOCOMMIT)
+        autocommitted = await runner.run(count)
+        # PostgreSQL committed the autocommit unit's insert by itself; SQLite's is a transaction.
+        assert autocommitted == (1 if runner.postgres else 0)
+        for _ in range(3):  # every pooled connection the runner may pick
+            with pytest.raises(RuntimeError):
+                await runner.run(insert_then_fail)
+        assert await runner.run(count) == autocommitted
+    finally:
+        runner.close()

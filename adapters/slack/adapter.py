@@ -25,6 +25,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import bodies
 from adapters.slack.clients import bolt_logger, make_client, quiet_logger
+from adapters.slack.events import EventWorkers, answered_here, never_answered
 from adapters.slack.files import SlackFiles
 from adapters.slack.installations import SqlInstallationStore, SqlStateStore
 from adapters.slack.listeners import SlackListeners
@@ -73,9 +74,11 @@ class SlackAdapter:
         self._services = services
         self._settings = settings = services.settings
         self._mode = mode
-        # Events answered at once are bounded (bot/background.py): a burst must leave the
-        # event loop free for acks and not thrash the provider pools and the database.
+        # Answers in flight are bounded (HTTP events: `EventWorkers`; Socket Mode:
+        # bot/background.py): a burst must leave the event loop free for acks and not
+        # thrash the provider pools and the database.
         self._background = BackgroundWork("slack")
+        self._events = EventWorkers(self._dispatch, self._background)
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         secret = settings.slack_signing_secret
@@ -107,12 +110,14 @@ class SlackAdapter:
         kwargs: dict[str, Any] = {
             "name": "byokbot",
             "logger": bolt_logger(),
-            "process_before_response": False,
+            # Listeners only ack and hand their work on (`_spawn`), so running them before
+            # the response costs nothing, and an event's answer stays in its worker.
+            "process_before_response": True,
+            # `handle_events` checks every signature before bolt sees a body.
+            "request_verification_enabled": False,
         }
         if self._signing_secret:
             kwargs["signing_secret"] = self._signing_secret
-        else:
-            kwargs["request_verification_enabled"] = False  # Socket Mode: no HTTP requests
         if self._installations is not None:
             client = make_client(settings)
             assert settings.slack_client_id and settings.slack_client_secret
@@ -189,6 +194,7 @@ class SlackAdapter:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
+        self._events.close()
         await self._background.drain()
         if self._session is not None:
             await self._session.close()
@@ -213,6 +219,15 @@ class SlackAdapter:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return _malformed("not UTF-8")
+        body = bodies.parse(text, content_type=request.content_type)
+        if isinstance(body, str):
+            return _malformed(body)
+        if body.get("type") == "event_callback":
+            # Events are acknowledged with an empty 200 whatever happens next; bolt
+            # (authorize, middleware, listeners) and the answer run in a worker.
+            if not never_answered(body):
+                self._events.put(body)
+            return web.Response(status=200)
         headers: dict[str, str | Sequence[str]] = {}
         for key, value in request.headers.items():
             previous = headers.get(key.lower())
@@ -220,11 +235,6 @@ class SlackAdapter:
         bolt_request = bodies.bolt_request(text, query=request.query_string, headers=headers)
         if isinstance(bolt_request, str):
             return _malformed(bolt_request)
-        if bolt_request.body.get("type") == "event_callback":
-            # Events are acknowledged with an empty 200 whatever happens next, so Slack gets
-            # it now and bolt (authorize, middleware, listeners) runs after the response.
-            self._spawn(self._dispatch(bolt_request), "event")
-            return web.Response(status=200)
         response = await self.app.async_dispatch(bolt_request)
         if response.status >= 500:
             # Our listeners ack before any I/O, so bolt answers 5xx only when the body's
@@ -232,8 +242,9 @@ class SlackAdapter:
             return _malformed("bolt could not handle the body")
         return await to_aiohttp_response(response)
 
-    async def _dispatch(self, bolt_request: AsyncBoltRequest) -> None:
-        response = await self.app.async_dispatch(bolt_request)
+    async def _dispatch(self, body: dict[str, Any]) -> None:
+        # The body was checked and parsed on the ack path: bolt takes the dict as it is.
+        response = await self.app.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
         if response.status >= 500:
             logger.warning("an event bolt could not handle was dropped")
 
@@ -251,9 +262,12 @@ class SlackAdapter:
 
     # -- background work -----------------------------------------------------------------
     def _spawn(self, work: Coroutine[Any, Any, None], kind: str) -> None:
-        # Events and messages wait their turn among the answers; commands, forms and
-        # the like only acknowledge-then-reply and go at once.
-        self._background.spawn(work, kind=kind, bounded=kind in ("event", "message"))
+        # An answer started inside an event worker runs in that worker. Other messages
+        # (Socket Mode) wait their turn among the answers; commands, forms and the like
+        # only acknowledge-then-reply and go at once.
+        if kind == "message" and answered_here(work):
+            return
+        self._background.spawn(work, kind=kind, bounded=kind == "message")
 
 
 def _malformed(reason: str) -> web.Response:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 
 #: What parsing or dispatching a body of an unexpected shape raises inside bolt.
 SHAPE_ERRORS: tuple[type[Exception], ...] = (
@@ -61,6 +62,18 @@ def bolt_request(
         return f"body is a JSON {type(body).__name__}, not an object"
     problem = shape_problem(body)
     return problem if problem is not None else request
+
+
+def parse(text: str, *, content_type: str | None) -> dict[str, Any] | str:
+    """The body as bolt reads it, or a short reason (no content) why it is malformed."""
+    try:
+        body: object = parse_body(text, content_type)
+    except SHAPE_ERRORS as exc:
+        return f"unparsable body ({type(exc).__name__})"
+    if not isinstance(body, dict):
+        return f"body is a JSON {type(body).__name__}, not an object"
+    problem = shape_problem(body)
+    return problem if problem is not None else body
 
 
 def shape_problem(body: Mapping[str, Any]) -> str | None:

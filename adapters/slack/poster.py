@@ -10,6 +10,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.mentions import slack_safe
+from adapters.poster import Poster
 from adapters.slack.blocks import decision_blocks
 from adapters.slack.clients import make_client
 from adapters.slack.installations import SqlInstallationStore
@@ -67,8 +68,18 @@ class InstalledTokens:
         return bot.bot_token if bot is not None else None
 
 
-class SlackPoster:
-    """`ChannelPoster` for Slack: text split to Slack's limits, files via files.uploadV2."""
+_Channel = tuple[AsyncWebClient, str]  # a post's client (the workspace's token) and channel
+
+
+class SlackPoster(Poster[_Channel]):
+    """`ChannelPoster` for Slack: text split to Slack's limits, files via files.uploadV2.
+
+    The text is defused first: a digest or alert names agents and model ids. A `@<user>`
+    channel is the member's DM with the app (Slack takes a user id there).
+    """
+
+    platform = "Slack"
+    errors = SLACK_ERRORS
 
     def __init__(
         self,
@@ -81,46 +92,30 @@ class SlackPoster:
         self._tokens = tokens
         self._session = session
 
-    async def _client(self, workspace: str) -> AsyncWebClient:
-        token = await self._tokens.bot_token(workspace)
+    def _channel(self, channel_id: str) -> str:
+        return channel_id.removeprefix("@")
+
+    async def _open(self, workspace_id: str, channel_id: str) -> _Channel:
+        token = await self._tokens.bot_token(workspace_id)
         if token is None:
-            raise ByokError(f"byokbot is not installed in Slack workspace {workspace}")
-        return make_client(self._settings, token=token, session=self._session())
+            raise ByokError(f"byokbot is not installed in Slack workspace {workspace_id}")
+        return make_client(self._settings, token=token, session=self._session()), channel_id
 
-    async def post(
-        self,
-        *,
-        workspace_id: str,
-        channel_id: str,
-        text: str,
-        file: tuple[str, bytes] | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        """Post `text` (and a file) to the channel; `ByokError` if Slack refuses.
+    def _pieces(self, text: str) -> list[str]:
+        return [piece for piece in split_text(slack_safe(text)) if piece]
 
-        The text is defused first: a digest or alert names agents and model ids. A
-        `@<user>` channel is the member's DM with the app (Slack takes a user id there);
-        a `request_id` adds the request's Approve / Deny buttons.
-        """
-        client = await self._client(workspace_id)
-        channel_id = channel_id.removeprefix("@")
-        try:
-            if request_id is not None:
-                await client.chat_postMessage(
-                    channel=channel_id,
-                    text=slack_safe(text),
-                    blocks=decision_blocks(text, request_id),
-                )
-                return
-            for piece in split_text(slack_safe(text)):
-                if piece:
-                    await client.chat_postMessage(channel=channel_id, text=piece)
-            if file is not None:
-                name, content = file
-                await client.files_upload_v2(
-                    channel=channel_id, content=content, filename=name, title=name
-                )
-        except SLACK_ERRORS as exc:
-            reason = error_reason(exc)
-            logger.warning("post to %s in %s failed (%s)", channel_id, workspace_id, reason)
-            raise ByokError(f"Slack refused the post to {channel_id}: {reason}") from None
+    async def _send_text(self, target: _Channel, piece: str) -> None:
+        client, channel = target
+        await client.chat_postMessage(channel=channel, text=piece)
+
+    async def _send_request(self, target: _Channel, text: str, request_id: str) -> None:
+        client, channel = target
+        await client.chat_postMessage(
+            channel=channel, text=slack_safe(text), blocks=decision_blocks(text, request_id)
+        )
+
+    async def _send_file(self, target: _Channel, name: str, content: bytes) -> None:
+        client, channel = target
+        await client.files_upload_v2(channel=channel, content=content, filename=name, title=name)
+
+    _reason = staticmethod(error_reason)

@@ -70,7 +70,35 @@ async def upload_private(
         logger.warning("could not upload a private file (%s)", error_reason(exc))
 
 
-class CommandSink(NonStreamingSink):
+class _ToSender:
+    """What both sinks send the sender alone: ephemerals (or a DM), DM files, refusals."""
+
+    _client: AsyncWebClient
+    _channel_id: str
+    _user_id: str
+    _thread_ts: str | None = None  # a message's thread; a command has none
+
+    async def _send_private(self, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
+        await send_private(
+            self._client,
+            channel_id=self._channel_id,
+            user_id=self._user_id,
+            text=text,
+            thread_ts=self._thread_ts,
+            blocks=blocks,
+        )
+
+    async def _upload_private(self, *, filename: str, content: bytes, title: str) -> None:
+        await upload_private(
+            self._client, user_id=self._user_id, filename=filename, content=content, title=title
+        )
+
+    async def send_refusal(self, text: str, *, request_id: str) -> None:
+        """A budget refusal only the sender sees, with its **Ask an admin** button."""
+        await self._send_private(text, blocks=refusal_blocks(text, request_id))
+
+
+class CommandSink(_ToSender, NonStreamingSink):
     """Answers a `/byok` command: always ephemeral, whatever the core asks."""
 
     def __init__(
@@ -94,9 +122,7 @@ class CommandSink(NonStreamingSink):
         """Reply privately (a key command is never answered in the channel)."""
         for piece in split_text(slack_safe(text)):
             if not await self._respond(piece):
-                await send_private(
-                    self._client, channel_id=self._channel_id, user_id=self._user_id, text=piece
-                )
+                await self._send_private(piece)
 
     async def _respond(self, text: str) -> bool:
         if not self._response_url or self._session is None:
@@ -117,19 +143,7 @@ class CommandSink(NonStreamingSink):
         self, *, filename: str, content: bytes, title: str = "", private: bool = True
     ) -> None:
         """Files answering a command go to the user's DM with the bot."""
-        await upload_private(
-            self._client, user_id=self._user_id, filename=filename, content=content, title=title
-        )
-
-    async def send_refusal(self, text: str, *, request_id: str) -> None:
-        """A refusal with its **Ask an admin** button, ephemeral."""
-        await send_private(
-            self._client,
-            channel_id=self._channel_id,
-            user_id=self._user_id,
-            text=text,
-            blocks=refusal_blocks(text, request_id),
-        )
+        await self._upload_private(filename=filename, content=content, title=title)
 
     async def open_secret_form(self, form: SecretForm) -> None:
         """Open the modal with the command's trigger id (valid for three seconds)."""
@@ -148,8 +162,10 @@ class CommandSink(NonStreamingSink):
             )
 
 
-class MessageSink:
+class MessageSink(_ToSender):
     """Answers a chat message in its thread (streamed), with private hints as ephemerals."""
+
+    _thread_ts: str
 
     def __init__(
         self,
@@ -170,13 +186,7 @@ class MessageSink:
     async def send(self, text: str, *, private: bool = False) -> None:
         """A whole reply in the thread, or an ephemeral one only the sender sees."""
         if private:
-            await send_private(
-                self._client,
-                channel_id=self._channel_id,
-                user_id=self._user_id,
-                text=text,
-                thread_ts=self._thread_ts,
-            )
+            await self._send_private(text)
             return
         if len(text) > MAX_CHARS_IN_MESSAGES:
             await self.send_file(filename="answer.md", content=text.encode(), title="Answer")
@@ -208,13 +218,7 @@ class MessageSink:
     ) -> None:
         """A file in the thread, or in the sender's DM when private."""
         if private:
-            await upload_private(
-                self._client,
-                user_id=self._user_id,
-                filename=filename,
-                content=content,
-                title=title,
-            )
+            await self._upload_private(filename=filename, content=content, title=title)
             return
         try:
             await self._client.files_upload_v2(
@@ -228,17 +232,6 @@ class MessageSink:
             logger.warning(
                 "could not upload a file to %s (%s)", self._channel_id, error_reason(exc)
             )
-
-    async def send_refusal(self, text: str, *, request_id: str) -> None:
-        """A budget refusal only the sender sees, with its **Ask an admin** button."""
-        await send_private(
-            self._client,
-            channel_id=self._channel_id,
-            user_id=self._user_id,
-            text=text,
-            thread_ts=self._thread_ts,
-            blocks=refusal_blocks(text, request_id),
-        )
 
     async def open_secret_form(self, form: SecretForm) -> None:
         """A message cannot open a modal: point the user at the slash command."""

@@ -1,18 +1,22 @@
 """One streamed answer in a Slack thread.
 
-Slack's chat streaming API (`chat.startStream` / `appendStream` / `stopStream`) is used
-first. Where it is refused (workspace, channel type, token) or the stream expires, the
-rest goes into one ordinary message edited with `chat.update` at most once a second.
-A part that grows past Slack's size limit is closed and continued in a new message;
-an answer past the total limit ends as a file in the thread. Every chunk is defused
-(`adapters.mentions`) before it is counted or sent, so no part can mass-mention.
+An answer complete within `START_AFTER` seconds of the start is posted whole with one
+`chat.postMessage` (the same markdown): most short answers cost one call, not three.
+Otherwise Slack's chat streaming API (`chat.startStream` / `appendStream` / `stopStream`)
+is used, from the moment the window passes or enough text is waiting. Where it is
+refused (workspace, channel type, token) or the stream expires, the rest goes into one
+ordinary message edited with `chat.update` at most once a second. A part that grows past
+Slack's size limit is closed and continued in a new message; an answer past the total
+limit ends as a file in the thread. Every chunk is defused (`adapters.mentions`) before
+it is counted or sent, so no part can mass-mention.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -28,6 +32,7 @@ from adapters.slack.text import (
 
 logger = logging.getLogger(__name__)
 
+START_AFTER = 0.3  # seconds: an answer done by then is posted whole, not streamed
 APPEND_INTERVAL = 0.5  # seconds between appendStream calls
 APPEND_BUFFER = 1_000  # ...or sooner once this much text is waiting
 UPDATE_INTERVAL = 1.0  # Slack allows about one chat.update per second per message
@@ -60,6 +65,12 @@ class ThreadStream(DefusedStream):
         self._pending = ""  # stream mode: text not yet appended
         self._shown = ""  # update mode: text the message shows now
         self._last_flush = 0.0
+        self._window = True  # until START_AFTER has passed the answer may come whole
+        self._closed = False  # `_finish` has run: the window's opener does nothing
+        # The window's timer opens the stream from its own task: the lock keeps it from
+        # posting while a chunk is being fed, and the other way round.
+        self._lock = asyncio.Lock()
+        self._opener: asyncio.Task[None] | None = None
         self._posted_chars = 0  # characters in closed parts
         self._overflow = False  # past the total limit: the answer ends as a file
         self.full: list[str] = []
@@ -68,8 +79,33 @@ class ThreadStream(DefusedStream):
     def _defuser(self) -> StreamDefuser:
         return slack_stream()
 
+    async def run(self, chunks: AsyncIterator[str]) -> str:
+        """Consume `chunks` to the end, writing them to the thread; return the full text."""
+        timer = asyncio.get_running_loop().call_later(START_AFTER, self._window_passed)
+        try:
+            return await super().run(chunks)
+        finally:
+            timer.cancel()
+            if self._opener is not None:
+                self._opener.cancel()  # `_finish` ran: it can only be waiting to do nothing
+
+    def _window_passed(self) -> None:
+        """The answer is slow: show what it has so far without waiting for the next chunk."""
+        self._window = False
+        if self._streaming and self._ts is None and self._pending and not self._closed:
+            self._opener = asyncio.create_task(self._open_stream())
+
+    async def _open_stream(self) -> None:
+        async with self._lock:
+            if self._streaming and self._ts is None and not self._closed:
+                await self._stream_pending(force=False)
+
     # -- feeding -----------------------------------------------------------------------
     async def _feed(self, chunk: str) -> None:
+        async with self._lock:
+            await self._feed_part(chunk)
+
+    async def _feed_part(self, chunk: str) -> None:
         if self._overflow or self._broken:
             return
         self._part += chunk
@@ -102,6 +138,8 @@ class ThreadStream(DefusedStream):
             return
         now = self._clock()
         if self._ts is None:
+            if self._window and len(self._pending) < APPEND_BUFFER:
+                return  # it may all come within the window: then one chat.postMessage
             try:
                 response = await self._client.chat_startStream(
                     channel=self._channel,
@@ -172,14 +210,28 @@ class ThreadStream(DefusedStream):
         """Finish the current message with all of its text."""
         if self._streaming:
             if self._ts is None:
-                await self._stream_pending(force=True)
-            if self._streaming and self._ts is not None:
+                await self._post_whole()  # complete before its stream started
+            else:
                 await self._stop_stream()
         if not self._streaming:
             await self._update(force=True)
         self._posted_chars += len(self._part)
         self._ts = None
         self._part = self._pending = self._shown = ""
+
+    async def _post_whole(self) -> None:
+        """The part as one message in the thread, with the markdown a stream would show."""
+        if not self._part:
+            return
+        try:
+            await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, markdown_text=self._part
+            )
+        except SLACK_ERRORS as exc:
+            logger.info("markdown post refused (%s); posting plain text", error_reason(exc))
+            await self._fall_back(shown_in_stream="")
+            return
+        self._pending = ""
 
     async def _stop_stream(self) -> None:
         assert self._ts is not None
@@ -194,6 +246,11 @@ class ThreadStream(DefusedStream):
                 await self._fall_back(shown_in_stream=self._part[: -len(self._pending)])
 
     async def _finish(self) -> None:
+        async with self._lock:
+            self._closed = True
+            await self._finish_parts()
+
+    async def _finish_parts(self) -> None:
         if self._broken:
             return
         if self._part:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
+from bot.clock import to_naive_utc
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from storage import leases as store
@@ -35,14 +36,9 @@ LEASE = dt.timedelta(seconds=CALL_DEADLINE_SECONDS + 60 - SWEEP_INTERVAL_SECONDS
 JOB_ID = "byokbot.lease-sweep"
 
 
-def naive_utc(now: dt.datetime) -> dt.datetime:
-    """An aware `now` as the naive UTC every column holds."""
-    return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
-
-
 def sweep_expired(engine: Engine, *, now: dt.datetime) -> int:
     """Release every lease expired by `now`, one counter per transaction; how many counters."""
-    at = naive_utc(now)
+    at = to_naive_utc(now)
     with engine.connect() as conn:
         counters = store.expired_counters(conn, now=at)
     released = 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from bot.budgets.reservations import adjective, format_reset, period_start_utc, period_window
+from bot.budgets.periods import adjective, format_reset, period_start_utc, period_window
 from bot.money import format_pico
 from storage.budgets import ensure_counter
 from storage.limits import counter, member_counters

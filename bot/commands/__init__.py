@@ -1,4 +1,4 @@
-"""The `/byok` command set: grammar, help, permissions, handlers and the dispatcher."""
+"""The `/byok` command set: the registry, grammar, help, permissions, handlers, dispatcher."""
 
 from __future__ import annotations
 

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from sqlmodel import Session
 
-from bot.commands import models as m
 from bot.commands import refs
+from bot.commands.base import Command, OnUser
 from bot.commands.context import CommandContext
 from bot.commands.display import local_time
+from bot.commands.fields import arg
+from bot.commands.registry import command
 from bot.errors import NotFound
 from storage.admins import grant, list_admins, revoke
 
 
-async def add(ctx: CommandContext, cmd: m.AdminsAdd) -> None:
+@dataclass(frozen=True, slots=True)
+class AdminsAdd(OnUser):
+    """`admins add <@user>`."""
+
+    action: ClassVar[str] = "admins.add"
+    mutates: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class AdminsRemove(OnUser):
+    """`admins remove <@user>`."""
+
+    action: ClassVar[str] = "admins.remove"
+    mutates: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class AdminsList(Command):
+    """`admins list`."""
+
+    action: ClassVar[str] = "admins.list"
+
+
+@command(
+    "admins add <@user>",
+    AdminsAdd,
+    summary="make a user a byokbot admin",
+    example="admins add <@112233445566778899>",
+    fields=(arg("user", "user"),),
+)
+async def add(ctx: CommandContext, cmd: AdminsAdd) -> None:
     """Grant a user admin rights in this workspace."""
     user = refs.user_id(cmd.user, platform=ctx.place.platform)
 
@@ -31,7 +66,14 @@ async def add(ctx: CommandContext, cmd: m.AdminsAdd) -> None:
         await ctx.reply(f"{shown} was already a byokbot admin.")
 
 
-async def remove(ctx: CommandContext, cmd: m.AdminsRemove) -> None:
+@command(
+    "admins remove <@user>",
+    AdminsRemove,
+    summary="take a user's byokbot admin rights away",
+    example="admins remove <@112233445566778899>",
+    fields=(arg("user", "user"),),
+)
+async def remove(ctx: CommandContext, cmd: AdminsRemove) -> None:
     """Take granted admin rights away (platform admins keep theirs)."""
     user = refs.user_id(cmd.user, platform=ctx.place.platform)
 
@@ -51,7 +93,8 @@ async def remove(ctx: CommandContext, cmd: m.AdminsRemove) -> None:
     await ctx.reply(line)
 
 
-async def list_all(ctx: CommandContext, cmd: m.AdminsList) -> None:
+@command("admins list", AdminsList, summary="list the granted admins", example="admins list")
+async def list_all(ctx: CommandContext, cmd: AdminsList) -> None:
     """The granted admins; platform admins are admins too and are not listed."""
 
     def work(session: Session) -> str:

@@ -1,24 +1,129 @@
-"""`/byok agent create|set|list|show|delete`: named personas on a key and a model."""
+"""`/byok agent create|set`: named personas on a key and a model (list|show|delete: `roster.py`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from sqlmodel import Session
 
-from bot.commands import catalog
-from bot.commands import models as m
+from bot.commands import catalog, values
+from bot.commands.base import Command
 from bot.commands.context import CommandContext
-from bot.commands.display import plural
+from bot.commands.fields import Field, arg, option, switch
+from bot.commands.registry import command
+from bot.commands.words import Words
 from bot.errors import Conflict, InvalidValue, NotFound
 from bot.pricing import worst_case_cost
 from bot.suggest import not_found_line
-from storage.agents import agent_bindings, bindings, delete_agent, get_agent, list_agents
+from storage.agents import get_agent, list_agents
 from storage.keys import get_key, get_key_by_id, list_keys
-from storage.limits import agent_target, target_budgets
 from storage.models import Agent, ProviderKey, Workspace, naive_utcnow
 
 MAX_PROMPT = 8_000
 DEFAULT_MAX_TOKENS = 1024
-_SHOWN_PROMPT = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """The options of `agent create|set`; None means "not given"."""
+
+    key: str | None = None
+    model: str | None = None
+    prompt: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    show_cost: bool | None = None
+
+    def given(self) -> list[str]:
+        """The option names that were given, in grammar order."""
+        names = ("key", "model", "prompt", "max_tokens", "temperature", "show_cost")
+        return [name for name in names if getattr(self, name) is not None]
+
+    @classmethod
+    def build(cls, words: Words) -> AgentSettings:
+        """The settings options given (checked, not yet against the key's model list)."""
+        opts = words.opts
+        max_tokens = opts.get("--max-tokens")
+        temperature = opts.get("--temperature")
+        show: bool | None = None
+        if "--show-cost" in words.flags and "--no-show-cost" in words.flags:
+            raise ValueError("choose --show-cost or --no-show-cost, not both")
+        if "--show-cost" in words.flags:
+            show = True
+        elif "--no-show-cost" in words.flags:
+            show = False
+        key = opts.get("--key")
+        return cls(
+            key=values.name(key, what="key") if key is not None else None,
+            model=_model(opts["--model"]) if "--model" in opts else None,
+            prompt=opts.get("--prompt"),
+            max_tokens=(
+                values.positive_int(max_tokens, what="--max-tokens", maximum=values.MAX_TOKENS)
+                if max_tokens is not None
+                else None
+            ),
+            temperature=values.temperature(temperature) if temperature is not None else None,
+            show_cost=show,
+        )
+
+
+def _model(value: str) -> str:
+    if not value or len(value) > 200 or any(char.isspace() for char in value):
+        raise ValueError("--model must be a model id without spaces, like gpt-4o-mini")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCreate(Command):
+    """`agent create <name> --key <key> --model <model> [...]`."""
+
+    action: ClassVar[str] = "agent.create"
+    mutates: ClassVar[bool] = True
+    name: str
+    settings: AgentSettings
+    verify: bool = True  # check --model against the key's model list
+
+    @classmethod
+    def build(cls, words: Words) -> AgentCreate:
+        """A new agent's name (not a reserved word), its key and model, and settings."""
+        settings = AgentSettings.build(words)
+        if settings.key is None or settings.model is None:
+            raise ValueError("agent create needs --key and --model")
+        return cls(name=values.agent_name(words.args[0]), settings=settings, verify=words.verify())
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSet(Command):
+    """`agent set <name> [same options as create]`."""
+
+    action: ClassVar[str] = "agent.set"
+    mutates: ClassVar[bool] = True
+    name: str
+    settings: AgentSettings
+    verify: bool = True  # check the model against the key's model list
+
+    @classmethod
+    def build(cls, words: Words) -> AgentSet:
+        """The agent and at least one setting to change."""
+        settings = AgentSettings.build(words)
+        if not settings.given():
+            raise ValueError("say what to change")
+        return cls(name=words.agent(), settings=settings, verify=words.verify())
+
+
+def _settings_fields(*, create: bool) -> tuple[Field, ...]:
+    """The options `agent create` and `agent set` share (create requires key and model)."""
+    return (
+        arg("name"),
+        option("key", "--key", required=create),
+        option("model", "--model", required=create),
+        option("prompt", "--prompt"),
+        option("max_tokens", "--max-tokens", "integer"),
+        option("temperature", "--temperature", "number"),
+        switch("show_cost", "--show-cost", off=None if create else "--no-show-cost"),
+        switch("no_verify", "--no-verify"),
+    )
 
 
 def find_agent(session: Session, ctx: CommandContext, *, name: str) -> Agent:
@@ -61,7 +166,24 @@ def _prompt(value: str | None) -> str | None:
     return value.strip() or None
 
 
-async def create(ctx: CommandContext, cmd: m.AgentCreate) -> None:
+@command(
+    "agent create <name> --key <key> --model <model> [--prompt TEXT] [--max-tokens N]"
+    " [--temperature T] [--show-cost] [--no-verify]",
+    AgentCreate,
+    summary="create an agent: key + model + system prompt + settings",
+    brief="Create an agent: key + model + prompt",
+    example=(
+        "agent create writer --key prod --model gpt-4o-mini --prompt 'You are terse.'"
+        " --max-tokens 2048 --temperature 0.7 --show-cost --no-verify"
+    ),
+    details=(
+        "--max-tokens caps each answer (default 1024); --temperature is 0 to 2;"
+        " --show-cost ends each answer with a cost line. --model is checked against the"
+        " key's model list (/byok models <key>) unless --no-verify."
+    ),
+    fields=_settings_fields(create=True),
+)
+async def create(ctx: CommandContext, cmd: AgentCreate) -> None:
     """Create an agent; the workspace's first agent also becomes its default."""
     opts = cmd.settings
     assert opts.key is not None and opts.model is not None  # the grammar requires both
@@ -113,7 +235,7 @@ async def create(ctx: CommandContext, cmd: m.AgentCreate) -> None:
 
 
 def _apply(
-    session: Session, ctx: CommandContext, *, agent: Agent, opts: m.AgentSettings
+    session: Session, ctx: CommandContext, *, agent: Agent, opts: AgentSettings
 ) -> list[str]:
     """Apply the given options; return what changed, in words (no prompt text)."""
     changes: list[str] = []
@@ -139,7 +261,15 @@ def _apply(
     return changes
 
 
-async def update(ctx: CommandContext, cmd: m.AgentSet) -> None:
+@command(
+    "agent set <name> [--key <key>] [--model <model>] [--prompt TEXT] [--max-tokens N]"
+    " [--temperature T] [--show-cost|--no-show-cost] [--no-verify]",
+    AgentSet,
+    summary="change an agent's key, model, prompt or settings",
+    example="agent set writer --model gpt-4o --no-show-cost",
+    fields=_settings_fields(create=False),
+)
+async def update(ctx: CommandContext, cmd: AgentSet) -> None:
     """Change an agent's key, model, prompt or settings."""
     opts = cmd.settings
     note = ""
@@ -169,101 +299,4 @@ async def update(ctx: CommandContext, cmd: m.AgentSet) -> None:
     line = f"agent {cmd.name} updated: {', '.join(changes)}.{note}"
     if provider and (cmd.settings.model is not None or cmd.settings.key is not None):
         line += price_note(provider, model)
-    await ctx.reply(line)
-
-
-async def list_all(ctx: CommandContext, cmd: m.AgentList) -> None:
-    """Every agent with its key, model, channels and default marker."""
-
-    def work(session: Session) -> str:
-        agents = list_agents(session, workspace_id=ctx.workspace_id)
-        if not agents:
-            return (
-                "No agents yet. Create one with"
-                " /byok agent create <name> --key <key> --model <model>."
-            )
-        keys = {key.id: key for key in list_keys(session, workspace_id=ctx.workspace_id)}
-        workspace = session.get(Workspace, ctx.workspace_id)
-        default_id = workspace.default_agent_id if workspace else None
-        channels: dict[str, list[str]] = {}
-        for binding in bindings(session, workspace_id=ctx.workspace_id):
-            shown = ctx.show_channel(binding.channel_id) + (
-                " (all messages)" if binding.all_messages else ""
-            )
-            channels.setdefault(binding.agent_id, []).append(shown)
-        lines = [f"Agents ({len(agents)}):"]
-        for agent in agents:
-            key = keys.get(agent.key_id or "")
-            key_text = (
-                "no key"
-                if key is None
-                else key.name + ("" if key.status == "active" else f" ({key.status})")
-            )
-            where = ", ".join(channels.get(agent.id, [])) or "no channel"
-            mark = " · default" if agent.id == default_id else ""
-            lines.append(f"• {agent.name} — {key_text} · {agent.model} · {where}{mark}")
-        return "\n".join(lines)
-
-    await ctx.reply(await ctx.db(work))
-
-
-async def show(ctx: CommandContext, cmd: m.AgentShow) -> None:
-    """One agent's full settings (the prompt is the admin's configuration, shown privately)."""
-
-    def work(session: Session) -> str:
-        agent = find_agent(session, ctx, name=cmd.name)
-        key = get_key_by_id(session, workspace_id=ctx.workspace_id, key_id=agent.key_id or "")
-        workspace = session.get(Workspace, ctx.workspace_id)
-        bound = agent_bindings(session, workspace_id=ctx.workspace_id, agent_id=agent.id)
-        budgets = target_budgets(
-            session, workspace_id=ctx.workspace_id, target=agent_target(agent.id)
-        )
-        prompt = agent.prompt or "(none)"
-        if len(prompt) > _SHOWN_PROMPT:
-            prompt = prompt[:_SHOWN_PROMPT] + "…"
-        key_text = "(none)" if key is None else f"{key.name} ({key.provider}, {key.status})"
-        temperature = "provider default" if agent.temperature is None else f"{agent.temperature:g}"
-        channels = ", ".join(
-            ctx.show_channel(b.channel_id) + (" (all messages)" if b.all_messages else "")
-            for b in bound
-        )
-        lines = [
-            f"agent {agent.name}"
-            + (" (default)" if workspace and workspace.default_agent_id == agent.id else ""),
-            f"key: {key_text}",
-            f"model: {agent.model}",
-            f"max tokens: {agent.max_tokens:,} · temperature: {temperature}"
-            f" · cost footer: {'on' if agent.show_cost else 'off'}",
-            f"channels: {channels or 'none'}",
-            f"limits: {plural(len(budgets), 'limit')} (see /byok limit list)",
-            f"prompt: {prompt}",
-        ]
-        return "\n".join(lines)
-
-    await ctx.reply(await ctx.db(work))
-
-
-async def delete(ctx: CommandContext, cmd: m.AgentDelete) -> None:
-    """Delete an agent, its bindings and limits; clear it as default."""
-
-    def work(session: Session) -> tuple[int, int, bool]:
-        agent = find_agent(session, ctx, name=cmd.name)
-        bound = len(agent_bindings(session, workspace_id=ctx.workspace_id, agent_id=agent.id))
-        limits = len(
-            target_budgets(session, workspace_id=ctx.workspace_id, target=agent_target(agent.id))
-        )
-        workspace = session.get(Workspace, ctx.workspace_id)
-        was_default = workspace is not None and workspace.default_agent_id == agent.id
-        delete_agent(session, agent)
-        ctx.audit(
-            session, action=cmd.action, target=cmd.name, detail=f"bindings={bound} limits={limits}"
-        )
-        return bound, limits, was_default
-
-    bound, limits, was_default = await ctx.db(work)
-    line = (
-        f"agent {cmd.name} deleted with {plural(bound, 'binding')} and {plural(limits, 'limit')}."
-    )
-    if was_default:
-        line += " There is no default agent now; choose one with /byok agent default <name>."
     await ctx.reply(line)

@@ -3,15 +3,62 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sqlmodel import Session
 
-from bot.commands import models as m
 from bot.commands.agents import find_agent
+from bot.commands.base import ChannelRef, Command, OnAgent
 from bot.commands.context import CommandContext
+from bot.commands.fields import arg, switch
+from bot.commands.registry import command
+from bot.commands.words import Words
 from bot.errors import NotFound
 from storage.agents import channel_binding
 from storage.models import Agent, ChannelBinding, ProviderKey, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class AgentBind(Command):
+    """`agent bind <name> [#channel] [--all-messages]`."""
+
+    action: ClassVar[str] = "agent.bind"
+    mutates: ClassVar[bool] = True
+    name: str
+    channel: ChannelRef | None = None
+    all_messages: bool = False
+
+    @classmethod
+    def build(cls, words: Words) -> AgentBind:
+        """The agent, the channel (default: this one) and `--all-messages`."""
+        return cls(
+            name=words.agent(),
+            channel=words.channel(1),
+            all_messages="--all-messages" in words.flags,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUnbind(Command):
+    """`agent unbind <name> [#channel]`."""
+
+    action: ClassVar[str] = "agent.unbind"
+    mutates: ClassVar[bool] = True
+    name: str
+    channel: ChannelRef | None = None
+
+    @classmethod
+    def build(cls, words: Words) -> AgentUnbind:
+        """The agent and the channel (default: this one)."""
+        return cls(name=words.agent(), channel=words.channel(1))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDefault(OnAgent):
+    """`agent default <name>`."""
+
+    action: ClassVar[str] = "agent.default"
+    mutates: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +73,23 @@ def _key_revoked(session: Session, agent: Agent) -> bool:
     return key is None or key.status == "revoked"
 
 
-async def bind(ctx: CommandContext, cmd: m.AgentBind) -> None:
+@command(
+    "agent bind <name> [#channel] [--all-messages]",
+    AgentBind,
+    summary="attach an agent to a channel (default: this channel)",
+    brief="Attach an agent to a channel (default: this one)",
+    example="agent bind writer <#112233445566778899> --all-messages",
+    details=(
+        "the bot's mentions in the channel go to the agent; with --all-messages every"
+        " message there does. A channel has one agent: binding another replaces it."
+    ),
+    fields=(
+        arg("name"),
+        arg("channel", "channel", optional=True),
+        switch("all_messages", "--all-messages"),
+    ),
+)
+async def bind(ctx: CommandContext, cmd: AgentBind) -> None:
     """Attach an agent to a channel; a channel has one agent, so binding replaces."""
     channel = ctx.channel(cmd.channel)
 
@@ -72,7 +135,15 @@ async def bind(ctx: CommandContext, cmd: m.AgentBind) -> None:
     await ctx.reply(line)
 
 
-async def unbind(ctx: CommandContext, cmd: m.AgentUnbind) -> None:
+@command(
+    "agent unbind <name> [#channel]",
+    AgentUnbind,
+    summary="detach an agent from a channel (default: this channel)",
+    brief="Detach an agent from a channel",
+    example="agent unbind writer <#112233445566778899>",
+    fields=(arg("name"), arg("channel", "channel", optional=True)),
+)
+async def unbind(ctx: CommandContext, cmd: AgentUnbind) -> None:
     """Detach an agent from a channel (default: this channel)."""
     channel = ctx.channel(cmd.channel)
 
@@ -92,7 +163,15 @@ async def unbind(ctx: CommandContext, cmd: m.AgentUnbind) -> None:
     await ctx.reply(f"agent {cmd.name} unbound from {ctx.show_channel(channel)}.")
 
 
-async def make_default(ctx: CommandContext, cmd: m.AgentDefault) -> None:
+@command(
+    "agent default <name>",
+    AgentDefault,
+    summary="the agent that answers direct messages and console lines",
+    brief="The agent that answers direct messages",
+    example="agent default writer",
+    fields=(arg("name"),),
+)
+async def make_default(ctx: CommandContext, cmd: AgentDefault) -> None:
     """The agent that answers direct messages and console lines."""
 
     def work(session: Session) -> str | None:

@@ -6,11 +6,18 @@ database transaction). Prices come from genai-prices, per million tokens, or "un
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from sqlmodel import Session
 
-from bot.commands import models as m
+from bot.commands import values
+from bot.commands.base import Command
 from bot.commands.context import CommandContext
+from bot.commands.fields import arg
 from bot.commands.keys import missing_key, stored_spec
+from bot.commands.registry import command
+from bot.commands.words import Words
 from bot.errors import InvalidValue, KeyRejected, ProviderError
 from bot.money import format_usd
 from bot.pricing import list_prices
@@ -22,6 +29,28 @@ from storage.models import ProviderKey
 MAX_LINES = 30  # the whole reply, header and "… more" line included
 # Azure calls take a deployment name, which its model list does not show.
 _DEPLOYMENT_NAMES = frozenset({"azure-openai"})
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsList(Command):
+    """`models <key> [<filter>]`: what the key can call, with prices."""
+
+    action: ClassVar[str] = "models.list"
+    key: str
+    filter: str | None = None
+
+    @classmethod
+    def build(cls, words: Words) -> ModelsList:
+        """The key, and a piece of a model id (never a secret) to keep."""
+        raw = words.arg(1)
+        if raw is not None and (len(raw) > 200 or values.looks_secret(raw)):
+            raise ValueError("the filter is a piece of a model id, like 4o or sonnet")
+        return cls(key=words.key(), filter=(raw.strip() or None) if raw else None)
+
+    @property
+    def target(self) -> str:
+        """The key whose models are listed."""
+        return self.key
 
 
 async def fetch_models(ctx: CommandContext, key: ProviderKey) -> list[str]:
@@ -52,7 +81,19 @@ def _load(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
     return key
 
 
-async def list_models(ctx: CommandContext, cmd: m.ModelsList) -> None:
+@command(
+    "models <key> [<filter>]",
+    ModelsList,
+    summary="the models a key can call, with prices per million tokens",
+    brief="The models a key can call, with prices",
+    example="models prod 4o",
+    details=(
+        "asks the provider for the key's model list; each model with its input/output price"
+        " per million tokens (genai-prices) or 'unpriced'. <filter> keeps ids containing it."
+    ),
+    fields=(arg("key"), arg("filter", optional=True)),
+)
+async def list_models(ctx: CommandContext, cmd: ModelsList) -> None:
     """The key's models matching the filter, with prices, at most 30 lines."""
     key = await ctx.db(lambda session: _load(session, ctx, name=cmd.key))
     try:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from bot.boundary import Place, ReplySink, Sender
 from bot.clock import as_aware_utc, zone_or_utc
 from bot.commands import refs
-from bot.commands.models import ChannelRef
+from bot.commands.base import ChannelRef
 from bot.errors import InvalidValue
 from bot.services import Services
 from storage.audit import add_audit

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import ClassVar
 
 from sqlmodel import Session
 
 from bot.clock import as_aware_utc, zone_or_utc
-from bot.commands import models as m
+from bot.commands import values
+from bot.commands.base import ChannelRef, Command, DigestDay
 from bot.commands.context import CommandContext
+from bot.commands.fields import arg
+from bot.commands.registry import command
+from bot.commands.words import Words
 from bot.digest.claim import skip_ended_days
 from bot.digest.schedule import post_digest
 from bot.errors import InvalidValue
@@ -22,13 +28,76 @@ _NOW_LINES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class DigestChannel(Command):
+    """`digest channel [#channel]`."""
+
+    action: ClassVar[str] = "digest.channel"
+    mutates: ClassVar[bool] = True
+    channel: ChannelRef | None = None
+
+    @classmethod
+    def build(cls, words: Words) -> DigestChannel:
+        """The channel (default: this one)."""
+        return cls(channel=words.channel(0))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestAt(Command):
+    """`digest at <HH:MM> [<IANA tz>]`."""
+
+    action: ClassVar[str] = "digest.at"
+    mutates: ClassVar[bool] = True
+    time: str
+    tz: str | None = None
+
+    @classmethod
+    def build(cls, words: Words) -> DigestAt:
+        """The time of day and, optionally, the workspace's timezone."""
+        tz = words.arg(1)
+        return cls(
+            time=values.clock_time(words.args[0]),
+            tz=values.timezone(tz) if tz is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestNow(Command):
+    """`digest now [today|yesterday|YYYY-MM-DD]`: today so far by default."""
+
+    action: ClassVar[str] = "digest.now"
+    mutates: ClassVar[bool] = True
+    day: DigestDay = "today"
+
+    @classmethod
+    def build(cls, words: Words) -> DigestNow:
+        """The day (default: today so far)."""
+        return cls(day=values.digest_day(words.arg(0) or "today"))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOff(Command):
+    """`digest off`."""
+
+    action: ClassVar[str] = "digest.off"
+    mutates: ClassVar[bool] = True
+
+
 def _workspace(session: Session, ctx: CommandContext) -> Workspace:
     workspace = session.get(Workspace, ctx.workspace_id)
     assert workspace is not None  # ensured before every management command
     return workspace
 
 
-async def channel(ctx: CommandContext, cmd: m.DigestChannel) -> None:
+@command(
+    "digest channel [#channel]",
+    DigestChannel,
+    summary="post the daily digest and budget alerts in a channel (default: this channel)",
+    brief="Post the digest in a channel (default: here)",
+    example="digest channel <#112233445566778899>",
+    fields=(arg("channel", "channel", optional=True),),
+)
+async def channel(ctx: CommandContext, cmd: DigestChannel) -> None:
     """Post the digest and budget alerts in a channel (default: this one)."""
     target = ctx.channel(cmd.channel)
 
@@ -49,7 +118,15 @@ async def channel(ctx: CommandContext, cmd: m.DigestChannel) -> None:
     )
 
 
-async def at(ctx: CommandContext, cmd: m.DigestAt) -> None:
+@command(
+    "digest at <HH:MM> [<IANA tz>]",
+    DigestAt,
+    summary="when the daily digest is posted, and the workspace timezone",
+    brief="When the digest is posted, and the timezone",
+    example="digest at 18:30 Europe/Berlin",
+    fields=(arg("time"), arg("timezone", optional=True)),
+)
+async def at(ctx: CommandContext, cmd: DigestAt) -> None:
     """When the digest is posted; a timezone also sets the workspace's day for budgets."""
 
     def work(session: Session) -> tuple[str, str | None, bool]:
@@ -71,7 +148,15 @@ async def at(ctx: CommandContext, cmd: m.DigestAt) -> None:
     await ctx.reply(line)
 
 
-async def now(ctx: CommandContext, cmd: m.DigestNow) -> None:
+@command(
+    "digest now [today|yesterday|YYYY-MM-DD]",
+    DigestNow,
+    summary="post a digest now: today so far (default), yesterday or a given day",
+    brief="Post a digest now: today so far, yesterday or a date",
+    example="digest now yesterday",
+    fields=(arg("day", optional=True),),
+)
+async def now(ctx: CommandContext, cmd: DigestNow) -> None:
     """Post a digest now (today so far, yesterday or a day), whatever the schedule did."""
 
     def local_today(session: Session) -> tuple[dt.date, str]:
@@ -100,7 +185,8 @@ async def now(ctx: CommandContext, cmd: m.DigestNow) -> None:
     await ctx.reply(template.format(day=shown, channel=where, status=outcome.status))
 
 
-async def off(ctx: CommandContext, cmd: m.DigestOff) -> None:
+@command("digest off", DigestOff, summary="stop the daily digest", example="digest off")
+async def off(ctx: CommandContext, cmd: DigestOff) -> None:
     """Stop the daily digest (budget alerts still go to the digest channel)."""
 
     def work(session: Session) -> None:

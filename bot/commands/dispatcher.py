@@ -6,33 +6,19 @@ import asyncio
 import logging
 import secrets
 import traceback
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from bot.boundary import CommandRequest, Place, ReplySink, SecretForm, Sender
-from bot.commands import (
-    admins,
-    agents,
-    approvals,
-    audit,
-    bindings,
-    catalog,
-    digest,
-    keys,
-    limits,
-    me,
-    reports,
-    values,
-)
-from bot.commands import models as m
+from bot.commands import keys
+from bot.commands.base import Command
 from bot.commands.context import CommandContext
 from bot.commands.grammar import parse
-from bot.commands.help import help_text
+from bot.commands.help import Help
 from bot.commands.permissions import is_admin, refusal
+from bot.commands.registry import spec_of
 from bot.dedupe import claim_request
 from bot.errors import (
     UNAVAILABLE_LINE,
@@ -51,53 +37,11 @@ UNAVAILABLE = UNAVAILABLE_LINE
 _CONCURRENT = "that changed at the same moment elsewhere; run the command again."
 _DB_DOWN = (DatabaseDown, DatabaseUnavailable, PoolTimeout)
 
-Handler = Callable[[CommandContext, Any], Awaitable[None]]
-
-
-async def _help(ctx: CommandContext, cmd: m.Help) -> None:
-    await ctx.reply(help_text(cmd.topic))
-
-
-HANDLERS: dict[type[m.Command], Handler] = {
-    m.Help: _help,
-    m.KeyAdd: keys.add,
-    m.KeyList: keys.list_all,
-    m.KeyRotate: keys.rotate,
-    m.KeyRevoke: keys.revoke,
-    m.KeyDelete: keys.delete,
-    m.KeyTest: keys.test,
-    m.ModelsList: catalog.list_models,
-    m.AgentCreate: agents.create,
-    m.AgentSet: agents.update,
-    m.AgentList: agents.list_all,
-    m.AgentShow: agents.show,
-    m.AgentDelete: agents.delete,
-    m.AgentBind: bindings.bind,
-    m.AgentUnbind: bindings.unbind,
-    m.AgentDefault: bindings.make_default,
-    m.MeView: me.show,
-    m.LimitSet: limits.set_limit,
-    m.LimitList: limits.list_all,
-    m.LimitClear: limits.clear,
-    m.Approve: approvals.approve,
-    m.Deny: approvals.deny,
-    m.UsageReport: reports.report,
-    m.UsageExport: reports.export,
-    m.DigestChannel: digest.channel,
-    m.DigestAt: digest.at,
-    m.DigestNow: digest.now,
-    m.DigestOff: digest.off,
-    m.AdminsAdd: admins.add,
-    m.AdminsRemove: admins.remove,
-    m.AdminsList: admins.list_all,
-    m.AuditView: audit.view,
-}
-
 
 def error_line(exc: CommandError) -> str:
-    """The one-line answer to a command error, plus the usage for malformed input."""
-    if isinstance(exc, ParseError) and exc.usage:
-        return f"{exc}\n{exc.usage}"
+    """The one-line answer to a command error, plus the syntax line for malformed input."""
+    if isinstance(exc, ParseError) and exc.syntax:
+        return f"{exc}\n{exc.syntax}"
     return str(exc)
 
 
@@ -132,34 +76,23 @@ class CommandDispatcher:
     ) -> None:
         """Finish a `key add`/`key rotate` whose secret came through a private form."""
         ctx = CommandContext(self.services, place, sender, sink)
-        command: m.Command
         try:
-            name = values.name(form.key_name, what="key")
-            if form.action == "add":
-                command = m.KeyAdd(
-                    provider=(form.provider or "").lower(),
-                    name=name,
-                    secret=secret,
-                    base_url=form.base_url,
-                    verify=form.verify,
-                )
-            elif form.action == "rotate":
-                command = m.KeyRotate(name=name, secret=secret, verify=form.verify)
-            else:
-                await self._answer(ctx, "that form is not one byokbot knows.")
-                return
+            command = keys.from_form(form, secret)
         except ValueError as exc:
             await self._answer(ctx, str(exc))
+            return
+        if command is None:
+            await self._answer(ctx, "that form is not one byokbot knows.")
             return
         await self._run(ctx, command, request_id=request_id)
 
     async def _run(
-        self, ctx: CommandContext, command: m.Command, *, request_id: str | None = None
+        self, ctx: CommandContext, command: Command, *, request_id: str | None = None
     ) -> None:
         try:
             # A replayed request (same trigger id, across replicas) acts once; help needs
             # no database and changes nothing, so it is not claimed.
-            if request_id and not isinstance(command, m.Help):
+            if request_id and not isinstance(command, Help):
                 claimed = await ctx.db(
                     lambda s: claim_request(
                         s.connection(),
@@ -171,9 +104,9 @@ class CommandDispatcher:
                 if not claimed:
                     return
             if command.admin_only and not await ctx.db(lambda s: self._gate(s, ctx, command)):
-                await ctx.reply(refusal(command.action))
+                await ctx.reply(refusal(spec_of(command).name))
                 return
-            await HANDLERS[type(command)](ctx, command)
+            await spec_of(command).handler(ctx, command)
         except asyncio.CancelledError:
             raise
         except CommandError as exc:
@@ -194,7 +127,7 @@ class CommandDispatcher:
         except Exception as exc:
             await self._internal(ctx, command.action, exc)
 
-    def _gate(self, session: Session, ctx: CommandContext, command: m.Command) -> bool:
+    def _gate(self, session: Session, ctx: CommandContext, command: Command) -> bool:
         """Ensure the workspace row; admit admins; audit a refusal in the same transaction."""
         ensure_workspace(
             session,
@@ -209,7 +142,7 @@ class CommandDispatcher:
         return False
 
     async def _audit_failure(
-        self, ctx: CommandContext, command: m.Command, exc: CommandError
+        self, ctx: CommandContext, command: Command, exc: CommandError
     ) -> None:
         def work(session: Session) -> None:
             ctx.audit(

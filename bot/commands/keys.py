@@ -1,21 +1,27 @@
-"""`/byok key add|list|rotate|revoke|delete|test`: secrets go in sealed and come out masked only.
+"""`/byok key add|list|rotate`: secrets go in sealed and come out masked only.
 
 A secret is held in memory just long enough to verify and seal it; it is never put in a
 reply, an audit row, a log line or an exception message. Provider calls (verification)
-run outside any database transaction.
+run outside any database transaction. `key revoke|delete|test` are in `keystate.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import httpx
 from sqlmodel import Session
 
 from bot.boundary import SecretForm
-from bot.commands import models as m
+from bot.commands import values
+from bot.commands.base import Command
 from bot.commands.context import CommandContext
 from bot.commands.display import local_time
+from bot.commands.fields import arg, option, switch
+from bot.commands.registry import command
+from bot.commands.words import Words
 from bot.errors import (
     Conflict,
     DecryptionError,
@@ -30,11 +36,61 @@ from bot.providers.types import KeySpec
 from bot.secrets_shape import redact_known
 from bot.suggest import not_found_line
 from bot.vault.keystore import Sealed, mask
-from storage.keys import agents_using_key, get_key, list_keys
+from storage.keys import get_key, list_keys
 from storage.models import ProviderKey, naive_utcnow, new_id
 
 MAX_SECRET = 4096
 _NO_SECRET = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAdd(Command):
+    """`key add <provider> <name> [<secret>] [--base-url URL] [--no-verify]`."""
+
+    action: ClassVar[str] = "key.add"
+    mutates: ClassVar[bool] = True
+    provider: str
+    name: str
+    secret: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    verify: bool = True
+
+    @classmethod
+    def build(cls, words: Words) -> KeyAdd:
+        """The provider (a known one is checked by the handler), name, secret and options."""
+        provider = words.args[0].lower()
+        if not values.NAME.fullmatch(provider):
+            raise ValueError(f"unknown provider {values.shown(provider)}")
+        return cls(
+            provider=provider,
+            name=words.key(1),
+            secret=words.arg(2),
+            base_url=words.opts.get("--base-url"),
+            verify=words.verify(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyList(Command):
+    """`key list`."""
+
+    action: ClassVar[str] = "key.list"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotate(Command):
+    """`key rotate <name> [<secret>] [--no-verify]`."""
+
+    action: ClassVar[str] = "key.rotate"
+    mutates: ClassVar[bool] = True
+    name: str
+    secret: str | None = field(default=None, repr=False)
+    verify: bool = True
+
+    @classmethod
+    def build(cls, words: Words) -> KeyRotate:
+        """The key, its new secret (or a form asks for it) and `--no-verify`."""
+        return cls(name=words.key(), secret=words.arg(1), verify=words.verify())
 
 
 def _provider(name: str) -> str:
@@ -106,7 +162,28 @@ def _live(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey | 
     return found
 
 
-async def add(ctx: CommandContext, cmd: m.KeyAdd) -> None:
+@command(
+    "key add <provider> <name> [<secret>] [--base-url URL] [--no-verify]",
+    KeyAdd,
+    summary="register a provider key (without <secret> a private form asks for it)",
+    brief="Register a provider key (no secret: a private form)",
+    example="key add openai prod --base-url https://proxy.example.com/v1 --no-verify",
+    details=(
+        "providers: openai, anthropic, gemini, azure-openai (needs --base-url), openrouter, groq,"
+        " mistral, deepseek, xai, together, ollama (key may be -), openai-compatible (needs"
+        " --base-url). The key is checked with the provider before it is stored unless"
+        " --no-verify; replies about keys are always private."
+    ),
+    fields=(
+        arg("provider"),
+        arg("name"),
+        arg("secret", optional=True),
+        option("base_url", "--base-url"),
+        switch("no_verify", "--no-verify"),
+    ),
+    asks_for="secret",
+)
+async def add(ctx: CommandContext, cmd: KeyAdd) -> None:
     """Register a key (opening a private form when no secret was given)."""
     provider = _provider(cmd.provider)
     base_url = await _base_url(ctx, provider, cmd.base_url)
@@ -154,158 +231,6 @@ async def add(ctx: CommandContext, cmd: m.KeyAdd) -> None:
     )
 
 
-def _put_secret(row: ProviderKey, sealed: Sealed, *, masked: str) -> None:
-    row.ciphertext, row.nonce, row.key_version = sealed.ciphertext, sealed.nonce, sealed.key_version
-    row.masked, row.status, row.status_reason = masked, "active", None
-
-
-def _existing(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
-    found = get_key(session, workspace_id=ctx.workspace_id, name=name)
-    if found is None:
-        raise missing_key(session, ctx, name=name)
-    return found
-
-
-def missing_key(session: Session, ctx: CommandContext, *, name: str) -> NotFound:
-    """NotFound for key `name`, naming up to three close key names."""
-    names = [key.name for key in list_keys(session, workspace_id=ctx.workspace_id)]
-    line = not_found_line("key", name, names, see="see /byok key list")
-    return NotFound(line, kind="key", name=name)
-
-
-async def rotate(ctx: CommandContext, cmd: m.KeyRotate) -> None:
-    """Replace a key's secret in place, so every agent using it switches at once."""
-    key = await ctx.db(lambda session: _existing(session, ctx, name=cmd.name))
-    if cmd.secret is None:
-        form = SecretForm(
-            action="rotate",
-            key_name=cmd.name,
-            provider=key.provider,
-            base_url=key.base_url,
-            verify=cmd.verify,
-        )
-        await ctx.sink.open_secret_form(form)
-        return
-    secret = _clean_secret(cmd.secret, provider=key.provider)
-    spec = KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
-    if cmd.verify and not await _verified(ctx, spec, action=cmd.action, name=cmd.name):
-        return
-
-    def store(session: Session) -> None:
-        row = _existing(session, ctx, name=cmd.name)
-        if row.id != key.id:
-            raise Conflict(f"key {cmd.name} changed meanwhile; run the command again")
-        sealed = ctx.services.vault.seal(secret, workspace_id=ctx.workspace_id, key_id=row.id)
-        _put_secret(row, sealed, masked=_shown_mask(secret))
-        row.rotated_at = naive_utcnow()
-        session.add(row)
-        ctx.audit(session, action=cmd.action, target=cmd.name, detail=f"verified={cmd.verify}")
-
-    await ctx.db(store)
-    await ctx.reply(f"key {cmd.name} rotated; it is now {_shown_mask(secret)} and active.")
-
-
-async def revoke(ctx: CommandContext, cmd: m.KeyRevoke) -> None:
-    """Wipe a key's ciphertext and mark it revoked: unusable from this moment."""
-
-    def work(session: Session) -> tuple[bool, list[str]]:
-        row = _existing(session, ctx, name=cmd.name)
-        users = agents_using_key(session, workspace_id=ctx.workspace_id, key_id=row.id)
-        if row.status == "revoked":
-            return False, users
-        row.status, row.status_reason = "revoked", f"revoked by {ctx.sender.user_id}"[:200]
-        row.ciphertext, row.nonce = b"", b""
-        session.add(row)
-        ctx.audit(session, action=cmd.action, target=cmd.name, detail=f"agents={len(users)}")
-        return True, users
-
-    changed, users = await ctx.db(work)
-    if not changed:
-        await ctx.reply(f"key {cmd.name} was already revoked.")
-        return
-    line = f"key {cmd.name} revoked; its secret is wiped."
-    if users:
-        line += (
-            f" Agents using it ({', '.join(users)}) will say their key was revoked until an"
-            f" admin sets another with /byok agent set <agent> --key <key>."
-        )
-    await ctx.reply(line + " Revoke it at the provider too if it may have leaked.")
-
-
-async def delete(ctx: CommandContext, cmd: m.KeyDelete) -> None:
-    """Erase a key no agent uses, sealed secret included; the audit trail keeps the fact."""
-
-    def work(session: Session) -> str:
-        row = _existing(session, ctx, name=cmd.name)
-        users = agents_using_key(session, workspace_id=ctx.workspace_id, key_id=row.id)
-        if users:
-            raise Conflict(
-                f"key {cmd.name} is used by {', '.join(users)}; give them another key with"
-                " /byok agent set <agent> --key <key> (or delete them) first"
-            )
-        provider, status = row.provider, row.status
-        session.delete(row)
-        session.flush()
-        ctx.audit(
-            session,
-            action=cmd.action,
-            target=cmd.name,
-            detail=f"provider={provider} status={status}",
-        )
-        return provider
-
-    provider = await ctx.db(work)
-    await ctx.reply(
-        f"key {cmd.name} ({provider}) deleted; its sealed secret is erased. Its past usage"
-        " stays in /byok usage and the audit trail. Revoke it at the provider too if it"
-        " may have leaked."
-    )
-
-
-def stored_spec(ctx: CommandContext, key: ProviderKey) -> KeySpec:
-    """The usable key (secret unsealed in memory); InvalidValue when revoked or undecryptable."""
-    if key.status == "revoked":
-        raise InvalidValue(f"key {key.name} is revoked; add a new secret with /byok key rotate")
-    try:
-        secret = ctx.services.vault.unseal(
-            Sealed(key.ciphertext, key.nonce, key.key_version),
-            workspace_id=ctx.workspace_id,
-            key_id=key.id,
-        )
-    except DecryptionError:
-        raise InvalidValue(
-            f"key {key.name} cannot be decrypted with this master key; rotate it"
-        ) from None
-    return KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
-
-
-async def test(ctx: CommandContext, cmd: m.KeyTest) -> None:
-    """Verify a stored key with its provider; marks it failing or active accordingly."""
-    key = await ctx.db(lambda session: _existing(session, ctx, name=cmd.name))
-    spec = stored_spec(ctx, key)
-    secret = spec.secret
-    status, outcome = "active", "ok"
-    try:
-        await ctx.services.providers.verify_key(spec)
-        line = f"key {cmd.name} works ({key.provider} accepted it)."
-    except KeyRejected as exc:
-        status, outcome, line = "failing", "refused", f"{exc}; key {cmd.name} is marked failing."
-    except ProviderError as exc:
-        status, outcome, line = key.status, "error", f"could not test key {cmd.name}: {exc}"
-    line = redact_known(line, (secret,))
-
-    def record(session: Session) -> None:
-        row = _existing(session, ctx, name=cmd.name)
-        if row.id == key.id and row.status != "revoked":
-            row.status = status
-            row.status_reason = None if status == "active" else line[:200]
-            session.add(row)
-        ctx.audit(session, action=cmd.action, target=cmd.name, outcome=outcome)
-
-    await ctx.db(record)
-    await ctx.reply(line)
-
-
 def _host(base_url: str | None, provider: str) -> str:
     if not base_url or base_url == default_base_url(provider):
         return ""
@@ -317,7 +242,8 @@ def _host(base_url: str | None, provider: str) -> str:
     return f" · {url.host}{port}"
 
 
-async def list_all(ctx: CommandContext, cmd: m.KeyList) -> None:
+@command("key list", KeyList, summary="list the keys, masked", example="key list")
+async def list_all(ctx: CommandContext, cmd: KeyList) -> None:
     """The workspace's keys: name, provider, masked secret, status, custom host, last use."""
 
     def work(session: Session) -> str:
@@ -338,3 +264,99 @@ async def list_all(ctx: CommandContext, cmd: m.KeyList) -> None:
         return "\n".join(lines)
 
     await ctx.reply(await ctx.db(work))
+
+
+def _put_secret(row: ProviderKey, sealed: Sealed, *, masked: str) -> None:
+    row.ciphertext, row.nonce, row.key_version = sealed.ciphertext, sealed.nonce, sealed.key_version
+    row.masked, row.status, row.status_reason = masked, "active", None
+
+
+def existing(session: Session, ctx: CommandContext, *, name: str) -> ProviderKey:
+    """The workspace's key `name`, or NotFound naming the closest key names."""
+    found = get_key(session, workspace_id=ctx.workspace_id, name=name)
+    if found is None:
+        raise missing_key(session, ctx, name=name)
+    return found
+
+
+def missing_key(session: Session, ctx: CommandContext, *, name: str) -> NotFound:
+    """NotFound for key `name`, naming up to three close key names."""
+    names = [key.name for key in list_keys(session, workspace_id=ctx.workspace_id)]
+    line = not_found_line("key", name, names, see="see /byok key list")
+    return NotFound(line, kind="key", name=name)
+
+
+def stored_spec(ctx: CommandContext, key: ProviderKey) -> KeySpec:
+    """The usable key (secret unsealed in memory); InvalidValue when revoked or undecryptable."""
+    if key.status == "revoked":
+        raise InvalidValue(f"key {key.name} is revoked; add a new secret with /byok key rotate")
+    try:
+        secret = ctx.services.vault.unseal(
+            Sealed(key.ciphertext, key.nonce, key.key_version),
+            workspace_id=ctx.workspace_id,
+            key_id=key.id,
+        )
+    except DecryptionError:
+        raise InvalidValue(
+            f"key {key.name} cannot be decrypted with this master key; rotate it"
+        ) from None
+    return KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
+
+
+@command(
+    "key rotate <name> [<secret>] [--no-verify]",
+    KeyRotate,
+    summary="replace a key's secret (without <secret> a private form asks for it)",
+    brief="Replace a key's secret (no secret: a private form)",
+    example="key rotate prod --no-verify",
+    details="the new secret is checked with the provider first unless --no-verify.",
+    fields=(arg("name"), arg("secret", optional=True), switch("no_verify", "--no-verify")),
+    asks_for="secret",
+)
+async def rotate(ctx: CommandContext, cmd: KeyRotate) -> None:
+    """Replace a key's secret in place, so every agent using it switches at once."""
+    key = await ctx.db(lambda session: existing(session, ctx, name=cmd.name))
+    if cmd.secret is None:
+        form = SecretForm(
+            action="rotate",
+            key_name=cmd.name,
+            provider=key.provider,
+            base_url=key.base_url,
+            verify=cmd.verify,
+        )
+        await ctx.sink.open_secret_form(form)
+        return
+    secret = _clean_secret(cmd.secret, provider=key.provider)
+    spec = KeySpec(provider=key.provider, secret=secret, base_url=key.base_url)
+    if cmd.verify and not await _verified(ctx, spec, action=cmd.action, name=cmd.name):
+        return
+
+    def store(session: Session) -> None:
+        row = existing(session, ctx, name=cmd.name)
+        if row.id != key.id:
+            raise Conflict(f"key {cmd.name} changed meanwhile; run the command again")
+        sealed = ctx.services.vault.seal(secret, workspace_id=ctx.workspace_id, key_id=row.id)
+        _put_secret(row, sealed, masked=_shown_mask(secret))
+        row.rotated_at = naive_utcnow()
+        session.add(row)
+        ctx.audit(session, action=cmd.action, target=cmd.name, detail=f"verified={cmd.verify}")
+
+    await ctx.db(store)
+    await ctx.reply(f"key {cmd.name} rotated; it is now {_shown_mask(secret)} and active.")
+
+
+def from_form(form: SecretForm, secret: str) -> Command | None:
+    """The `key add`/`key rotate` a private form finishes (None: not a form we know);
+    ValueError for a key name that is not one."""
+    name = values.name(form.key_name, what="key")
+    if form.action == "add":
+        return KeyAdd(
+            provider=(form.provider or "").lower(),
+            name=name,
+            secret=secret,
+            base_url=form.base_url,
+            verify=form.verify,
+        )
+    if form.action == "rotate":
+        return KeyRotate(name=name, secret=secret, verify=form.verify)
+    return None

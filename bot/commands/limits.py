@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
 from sqlmodel import Session
 
 from bot.budgets.reservations import adjective
 from bot.budgets.standing import each_member_summary, standing
-from bot.commands import models as m
-from bot.commands import refs
+from bot.commands import refs, values
 from bot.commands.agents import find_agent
+from bot.commands.base import Command, Period, UserRef
 from bot.commands.context import CommandContext
+from bot.commands.fields import arg, option, switch
+from bot.commands.registry import PREFIX, command
+from bot.commands.words import Words, user
 from bot.errors import NotFound
 from bot.money import format_pico, format_usd, to_pico
 from storage.limits import (
@@ -23,11 +30,76 @@ from storage.limits import (
 )
 from storage.models import Agent, Budget, Workspace
 
-USAGE_HINT = "/byok limit set <agent|workspace|@user|each-user> <usd> --per day|month [--soft]"
+_SET_SYNTAX = "limit set <agent|workspace|@user|each-user> <usd> --per day|month [--soft]"
+_TARGET_HELP = "An agent, 'workspace' or 'each-user' (or pick a member with `user`)"
+
+
+def _limit_target(words: Words) -> tuple[str, UserRef | None]:
+    """A limit's target: "workspace", "each-user", an @user, or an agent name."""
+    target = words.args[0]
+    if target.lower() in ("workspace", "each-user"):
+        return target.lower(), None
+    if target.startswith(("@", "<@")):
+        member = user(target)
+        return member.id, member
+    return values.name(target, what="agent"), None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSet(Command):
+    """`limit set <agent|workspace|@user|each-user> <usd> --per day|month [--soft]`."""
+
+    action: ClassVar[str] = "limit.set"
+    mutates: ClassVar[bool] = True
+    name: str  # an agent name, "workspace", "each-user", or the @user's id as typed
+    usd: Decimal
+    per: Period
+    soft: bool = False
+    user: UserRef | None = None  # set for an `@user` limit
+
+    @classmethod
+    def build(cls, words: Words) -> LimitSet:
+        """The target, the amount, the period and `--soft`."""
+        per = words.opts.get("--per")
+        if per is None:
+            raise ValueError("say --per day or --per month")
+        name, member = _limit_target(words)
+        return cls(
+            name=name,
+            usd=values.usd(words.args[1]),
+            per=values.period(per),
+            soft="--soft" in words.flags,
+            user=member,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitList(Command):
+    """`limit list`."""
+
+    action: ClassVar[str] = "limit.list"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitClear(Command):
+    """`limit clear <agent|workspace|@user|each-user> [--per day|month]`."""
+
+    action: ClassVar[str] = "limit.clear"
+    mutates: ClassVar[bool] = True
+    name: str
+    per: Period | None = None
+    user: UserRef | None = None  # set for an `@user` limit
+
+    @classmethod
+    def build(cls, words: Words) -> LimitClear:
+        """The target and, optionally, the one period to clear."""
+        per = words.opts.get("--per")
+        name, member = _limit_target(words)
+        return cls(name=name, per=values.period(per) if per is not None else None, user=member)
 
 
 def _target(
-    session: Session, ctx: CommandContext, *, name: str, user: m.UserRef | None
+    session: Session, ctx: CommandContext, *, name: str, user: UserRef | None
 ) -> tuple[str, str | None, str | None, str]:
     """(budgets.target, agent id, member id, label) of a limit's target."""
     if user is not None:
@@ -66,7 +138,33 @@ def describe(session: Session, ctx: CommandContext, budget: Budget) -> str:
     return standing(session, budget, now=ctx.now(), tz=tz).figures()
 
 
-async def set_limit(ctx: CommandContext, cmd: m.LimitSet) -> None:
+@command(
+    _SET_SYNTAX,
+    LimitSet,
+    summary="set a spending limit per day or month (workspace timezone)",
+    brief="Set a spending limit per day or month",
+    example="limit set <@112233445566778899> 12.50 --per month --soft",
+    details=(
+        "the limit is checked before every call against its worst-case cost; 'workspace'"
+        " limits every agent together, '@user' one member across every agent, 'each-user'"
+        " every member separately. A --soft limit never refuses; it only alerts at 80% and"
+        " 100%."
+    ),
+    fields=(
+        arg("target", optional=True, describe=_TARGET_HELP),
+        arg(
+            "user",
+            "user",
+            optional=True,
+            shares=True,
+            describe="One member's own limit, across every agent",
+        ),
+        arg("usd"),
+        option("per", "--per", required=True, choices=values.PERIODS),
+        switch("soft", "--soft", describe="Never refuse; only alert at 80% and 100%"),
+    ),
+)
+async def set_limit(ctx: CommandContext, cmd: LimitSet) -> None:
     """Create or change a limit; spending so far this period still counts."""
 
     def work(session: Session) -> str:
@@ -105,13 +203,16 @@ async def set_limit(ctx: CommandContext, cmd: m.LimitSet) -> None:
     await ctx.reply(await ctx.db(work))
 
 
-async def list_all(ctx: CommandContext, cmd: m.LimitList) -> None:
+@command(
+    "limit list", LimitList, summary="show the limits and this period's spend", example="limit list"
+)
+async def list_all(ctx: CommandContext, cmd: LimitList) -> None:
     """Every limit: spent, reserved, left, soft or hard, and when it resets."""
 
     def work(session: Session) -> str:
         budgets = list_budgets(session, workspace_id=ctx.workspace_id)
         if not budgets:
-            return f"No limits. Set one with {USAGE_HINT}."
+            return f"No limits. Set one with {PREFIX} {_SET_SYNTAX}."
         lines = [f"Limits ({len(budgets)}):"]
         for budget in budgets:
             kind = "soft" if budget.soft else "hard"
@@ -124,7 +225,18 @@ async def list_all(ctx: CommandContext, cmd: m.LimitList) -> None:
     await ctx.reply(await ctx.db(work))
 
 
-async def clear(ctx: CommandContext, cmd: m.LimitClear) -> None:
+@command(
+    "limit clear <agent|workspace|@user|each-user> [--per day|month]",
+    LimitClear,
+    summary="remove a spending limit",
+    example="limit clear workspace --per day",
+    fields=(
+        arg("target", optional=True, describe=_TARGET_HELP),
+        arg("user", "user", optional=True, shares=True, describe="One member's own limit"),
+        option("per", "--per", choices=values.PERIODS),
+    ),
+)
+async def clear(ctx: CommandContext, cmd: LimitClear) -> None:
     """Remove a target's limits (one period, or all), with their counters and leases."""
 
     def work(session: Session) -> tuple[int, str]:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from sqlmodel import Session
 
 from bot.budgets.reservations import adjective, period_start_utc
 from bot.budgets.standing import standing
-from bot.commands import models as m
+from bot.commands.base import Command
 from bot.commands.context import CommandContext
+from bot.commands.registry import command
 from bot.money import format_pico
 from storage.limits import EACH_USER_TARGET, WORKSPACE_TARGET, list_budgets, member_spend
 from storage.models import Agent, Budget, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class MeView(Command):
+    """`me`: the caller's own spend and the limits that apply to them (open to everyone)."""
+
+    action: ClassVar[str] = "me"
+    admin_only: ClassVar[bool] = False
 
 
 def _spend_line(title: str, spend: list[tuple[str, int]]) -> str:
@@ -30,7 +42,14 @@ def _name(session: Session, budget: Budget) -> str:
     return f"{agent.name if agent else '?'}'s"
 
 
-async def show(ctx: CommandContext, cmd: m.MeView) -> None:
+@command(
+    "me",
+    MeView,
+    summary="your own spend today and this month, and your limits",
+    example="me",
+    details="open to everyone: only your own spend and the limits that apply to you.",
+)
+async def show(ctx: CommandContext, cmd: MeView) -> None:
     """The caller's spend (total and per agent) and each limit that applies, with what is left."""
     me = ctx.sender.user_id
 

@@ -22,19 +22,9 @@ def is_admin(session: Session, *, place: Place, sender: Sender) -> bool:
     return is_granted(session, workspace_id=place.workspace_id, user_id=sender.user_id)
 
 
-_WORDS = {
-    "usage.report": "usage",
-    "audit.view": "audit",
-    "models.list": "models",
-    "approval.approve": "approve",
-    "approval.deny": "deny",
-}
-
-
-def refusal(action: str) -> str:
-    """The private line a non-admin gets for the command with this audit action."""
-    words = _WORDS.get(action, action.replace(".", " "))
+def refusal(command: str) -> str:
+    """The private line a non-admin gets for a command (its words: "key add")."""
     return (
-        f"Only byokbot admins can use /byok {words}. Workspace admins can grant"
+        f"Only byokbot admins can use /byok {command}. Workspace admins can grant"
         " access with /byok admins add @you."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.commands.models import ChannelRef, RefForm, UserRef
+from bot.commands.base import ChannelRef, RefForm, UserRef
 from bot.errors import InvalidValue
 
 _SLACK_CHANNEL = re.compile(r"<#([CGD][A-Z0-9]{2,30})(?:\|([^>]{0,80}))?>")

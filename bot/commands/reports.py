@@ -6,18 +6,24 @@ import csv
 import datetime as dt
 import io
 import zoneinfo
+from dataclasses import dataclass
+from typing import ClassVar
 
 from sqlmodel import Session
 
-from bot.commands import models as m
+from bot.commands import values
+from bot.commands.base import Command, Dimension, Since
 from bot.commands.context import CommandContext
 from bot.commands.display import count, plural
+from bot.commands.fields import option
+from bot.commands.registry import command
+from bot.commands.words import Words
 from bot.money import format_pico, from_pico
 from storage import outcomes
 from storage.models import UsageEvent
 from storage.reports import UsageLine, usage_by, usage_events, usage_total
 
-DEFAULT_SINCE = m.Since(days=30)
+DEFAULT_SINCE = Since(days=30)
 MAX_ROWS = 25
 _COLUMNS = (
     "time_utc", "agent", "key", "provider", "model", "user", "channel", "outcome", "error_kind",
@@ -30,7 +36,38 @@ _COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def window_start(since: m.Since, *, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+_SINCE = "[--since 1d|7d|30d|YYYY-MM-DD]"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport(Command):
+    """`usage [--since …] [--by agent|key|model|user]`."""
+
+    action: ClassVar[str] = "usage.report"
+    since: Since | None = None
+    by: Dimension = "agent"
+
+    @classmethod
+    def build(cls, words: Words) -> UsageReport:
+        """The window (default: 30 days) and the grouping (default: by agent)."""
+        return cls(since=words.since(), by=values.dimension(words.opts.get("--by", "agent")))
+
+
+@dataclass(frozen=True, slots=True)
+class UsageExport(Command):
+    """`usage export [--since …]`."""
+
+    action: ClassVar[str] = "usage.export"
+    mutates: ClassVar[bool] = True  # audited: data leaves the bot
+    since: Since | None = None
+
+    @classmethod
+    def build(cls, words: Words) -> UsageExport:
+        """The window (default: 30 days)."""
+        return cls(since=words.since())
+
+
+def window_start(since: Since, *, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     """The naive-UTC start of a `--since` window (a calendar day is midnight in `tz`)."""
     if since.days is not None:
         start = now - dt.timedelta(days=since.days)
@@ -61,7 +98,7 @@ def _label(ctx: CommandContext, *, by: str, group: str) -> str:
     return ctx.show_user(group) if by == "user" else group
 
 
-def _span(since: m.Since, *, when: str) -> str:
+def _span(since: Since, *, when: str) -> str:
     # In words ("over the last 7 days"), not as typed ("7d").
     if since.days is None:
         return f"since {since.day} ({when})"
@@ -69,7 +106,16 @@ def _span(since: m.Since, *, when: str) -> str:
     return f"over the last {days} (since {when})"
 
 
-async def report(ctx: CommandContext, cmd: m.UsageReport) -> None:
+@command(
+    f"usage {_SINCE} [--by agent|key|model|user]",
+    UsageReport,
+    summary="spend, requests and tokens (default: the last 30 days, by agent)",
+    brief="Spend, requests and tokens (or a CSV export)",
+    example="usage --since 7d --by model",
+    details="costs are exact; unpriced and estimated calls are flagged.",
+    fields=(option("since", "--since"), option("by", "--by", choices=values.DIMENSIONS)),
+)
+async def report(ctx: CommandContext, cmd: UsageReport) -> None:
     """Totals and per-group rows since the window start, costliest first."""
     since = cmd.since or DEFAULT_SINCE
 
@@ -124,7 +170,16 @@ def to_csv(events: list[UsageEvent]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-async def export(ctx: CommandContext, cmd: m.UsageExport) -> None:
+@command(
+    f"usage export {_SINCE}",
+    UsageExport,
+    summary="every call since then as a CSV file",
+    example="usage export --since 2026-11-01",
+    fields=(option("since", "--since"),),
+    fold_into=("usage",),  # in a form: `usage` with its `export` switch on
+    fold_switch="export",
+)
+async def export(ctx: CommandContext, cmd: UsageExport) -> None:
     """Every usage row since the window start as a private CSV file."""
     since = cmd.since or DEFAULT_SINCE
 

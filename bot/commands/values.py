@@ -13,7 +13,7 @@ import re
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 
-from bot.commands.models import DigestDay, Dimension, Period, Since
+from bot.commands.base import DigestDay, Dimension, Period, Since
 from bot.secrets_shape import looks_like_provider_key
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

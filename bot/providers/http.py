@@ -302,7 +302,9 @@ class Caller:
             call.url,
             headers=headers,
             content=call.body,
-            timeout=httpx.Timeout(remaining),
+            # The call's deadline is `timer` (it cancels the wait for the provider): a
+            # timeout per read or write would cost a timer each, so only connecting has one.
+            timeout=httpx.Timeout(None, connect=remaining),
         )
         failure: ProviderError | None = None
         try:

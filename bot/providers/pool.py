@@ -1,12 +1,9 @@
-"""The provider client's transport: connections to checked addresses, cheap liveness checks.
+"""The provider client's transport: connections to checked addresses, a lean pool.
 
-httpcore's pool re-checks every pooled connection whenever a request joins or leaves it;
-for each idle one it asks the stream whether its socket is readable (closed by the
-server). anyio answers that by rebuilding the stream's whole attribute table, a
-`getpeername` system call included, every time — with dozens of keep-alive
-connections to one provider that scan was the largest single cost of a busy bot. The
-stream here looks its socket up once (a stream's socket never changes) and answers the
-check exactly as httpcore does.
+httpx's transport keeps its exception mapping, but its pool is a `keepalive.LeanPool`
+(one connection checked per request, not every pooled one twice) and its connections
+are `netstream.NativeStream`s (reading left on, no timer per read, a request in one
+`send`, and a closed-by-the-server check that needs no system call).
 
 The backend is also where a key's destination is checked (SPEC Guarantee 10): it resolves
 the host once per new connection, vets every address (``ConnectGuard``) and connects to
@@ -17,8 +14,8 @@ Reused keep-alive connections stay on the address they were checked for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import ssl
 import typing
 
 import anyio
@@ -26,38 +23,25 @@ import httpcore
 import httpx
 from httpcore._backends.anyio import AnyIOBackend, AnyIOStream
 from httpcore._exceptions import ConnectError, ConnectTimeout, map_exceptions
-from httpcore._utils import is_socket_readable
 
+from bot.providers.keepalive import LeanPool
+from bot.providers.netstream import NativeStream
 from bot.providers.urls import ConnectGuard
 
 logger = logging.getLogger(__name__)
 
 
-class _Stream(AnyIOStream):
-    """An anyio stream whose socket is looked up once, not on every liveness check."""
-
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
-        super().__init__(stream)
-        self._raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        """httpcore's stream attributes; ``is_readable`` without rebuilding anyio's table."""
-        if info == "is_readable":
-            return is_socket_readable(self._raw_socket)
-        if info == "socket":
-            return self._raw_socket
-        return super().get_extra_info(info)
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """TLS over this stream (every real provider): the result keeps the fast check."""
-        tls = await super().start_tls(ssl_context, server_hostname, timeout)
-        assert isinstance(tls, AnyIOStream)
-        return _Stream(tls._stream)
+def _native(stream: anyio.abc.ByteStream) -> NativeStream:
+    """anyio's freshly connected socket stream, taken over by a `NativeStream`."""
+    transport = getattr(stream, "_transport", None)
+    protocol = getattr(stream, "_protocol", None)
+    if not isinstance(transport, asyncio.Transport) or protocol is None:  # pragma: no cover
+        raise RuntimeError("anyio internals changed; the provider stream cannot adopt it")
+    return NativeStream.adopt(
+        transport,
+        buffered=list(getattr(protocol, "read_queue", ())),
+        eof=bool(getattr(protocol, "is_at_eof", False)),
+    )
 
 
 _HAPPY_EYEBALLS_DELAY = 0.25
@@ -69,7 +53,7 @@ _CONNECT_ERRORS: dict[type[Exception], type[Exception]] = {
 
 
 class _Backend(AnyIOBackend):
-    """httpcore's anyio backend, handing out `_Stream`s; with a guard, to vetted addresses."""
+    """httpcore's anyio backend, handing out `NativeStream`s; with a guard, to vetted addresses."""
 
     def __init__(self, guard: ConnectGuard | None = None) -> None:
         self._guard = guard
@@ -86,14 +70,14 @@ class _Backend(AnyIOBackend):
         if self._guard is None:
             stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
             assert isinstance(stream, AnyIOStream)
-            return _Stream(stream._stream)
+            return _native(stream._stream)
         with map_exceptions(_CONNECT_ERRORS), anyio.fail_after(timeout):
             # UnsafeBaseURL is no OSError: it passes through httpcore and httpx unchanged.
             addresses = await self._guard.addresses(host, port)
             raw = await _connect_first(addresses, port, local_address)
             for option in socket_options or ():
                 raw.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(*option)
-        return _Stream(raw)
+        return _native(raw)
 
 
 async def _connect_first(
@@ -140,11 +124,17 @@ async def _connect_first(
 def provider_transport(
     limits: httpx.Limits, *, guard: ConnectGuard | None = None
 ) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with `limits`; its pool connects through `_Backend(guard)`."""
+    """httpx's transport with `limits`, on a `LeanPool` connecting through `_Backend(guard)`."""
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     pool = getattr(transport, "_pool", None)
-    if isinstance(pool, httpcore.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
-        pool._network_backend = _Backend(guard)
+    if isinstance(pool, httpcore.AsyncConnectionPool) and hasattr(pool, "_ssl_context"):
+        transport._pool = LeanPool(
+            ssl_context=pool._ssl_context,
+            max_connections=limits.max_connections or 100,
+            max_keepalive_connections=limits.max_keepalive_connections or 20,
+            keepalive_expiry=5.0 if limits.keepalive_expiry is None else limits.keepalive_expiry,
+            network_backend=_Backend(guard),
+        )
     elif guard is not None and not guard.allow_private:  # pragma: no cover - httpcore changed
         # Without our backend the address check would not run on the connection: refuse.
         raise RuntimeError("httpcore internals changed; the provider address guard cannot run")

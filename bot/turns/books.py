@@ -1,15 +1,14 @@
 """After a provider call: its usage row, the settlement of its reservation, alerts, key state.
 
 Three resumable steps (see `transactions.Steps`), each applied at most once:
-1. the usage row, the key's last-used time and the first budget counter's settlement —
-   one statement on PostgreSQL, run outside a transaction block (one round trip,
-   committed durably);
-2. only when there is more: the other counters (in budget id order, the lock order of
-   reservations) and marking a rejected key failing;
+1. the usage row, the key's last-used time and the settlement of every budget counter
+   (in the lock order of reservations) — one statement on PostgreSQL, run outside a
+   transaction block (one round trip, committed durably);
+2. only for a rejected key: marking it failing;
 3. only when a counter reached an alert level it has not had this period: the claims of
    the 80% / 100% alerts.
-A turn in a workspace with one budget therefore settles in a single round trip; an
-empty step sends nothing.
+A turn therefore settles in a single round trip, whatever its budgets; an empty step
+sends nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from bot.budgets.reservations import Alert, Held, Reservation
 from bot.transactions import Commit, Steps
 from bot.turns import records
 from bot.turns.records import CallFacts, CallResult
-from storage.accounting import CounterSettlement, settle_call, settle_counter
+from storage.accounting import CounterSettlement, settle_call_counters
 from storage.budgets import CounterState
 
 
@@ -79,7 +78,7 @@ class CallBooks:
     def budget_use(self) -> list[tuple[int, int, int]]:
         """(budget id, settled spend, limit) in pico-dollars of each counter settled."""
         done = len(self.steps.results)
-        states = self._states if done > 1 else self._states[:1] if done else []
+        states = self._states if done else []
         return [
             (item.budget_id, state.spent_pusd, item.limit_pusd)
             for item, state in zip(self.held, states, strict=False)
@@ -97,22 +96,17 @@ class CallBooks:
         )
 
     def _settle_first(self, conn: Connection) -> None:
-        state = settle_call(
+        self._states = settle_call_counters(
             conn,
             usage_row=records.row_values(self.facts, self.result, at=self.at),
             touch_key=records.key_to_touch(
                 self.facts, self.result, at=self.at, last_used=self.key_last_used
             ),
             at=self.at,
-            counter=self._settlement(self.held[0]) if self.held else None,
+            counters=[self._settlement(item) for item in self.held],
         )
-        self._states = [state] if self.held else []
 
     def _settle_rest(self, conn: Connection) -> None:
-        first = self._states[:1]
-        self._states = first + [
-            settle_counter(conn, self._settlement(item)) for item in self.held[1:]
-        ]
         self._failing = False
         if self.result.status == records.KEY_REJECTED and self.facts.key_id is not None:
             self._failing = records.mark_key_failing(

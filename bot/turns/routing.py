@@ -29,6 +29,7 @@ from storage.lookups import (
     agent_by_name,
     bound_agent,
     default_agent,
+    named_or_bound,
     setup_state,
 )
 
@@ -118,6 +119,8 @@ def _route_console(conn: Connection, message: IncomingMessage, text: str) -> Rou
 def _route_chat(conn: Connection, message: IncomingMessage, text: str) -> Route:
     ws, place = message.place.workspace_id, message.place
     attached = bool(message.files)
+    if message.mentions_bot and not place.is_direct:
+        return _mention_in_channel(conn, message, text, attached=attached)
     if message.mentions_bot:
         text = _LEADING_MENTIONS.sub("", text, count=1).strip()
         named = _named(conn, ws, text, colon_only=False, attached=attached)
@@ -140,6 +143,27 @@ def _route_chat(conn: Connection, message: IncomingMessage, text: str) -> Route:
         return IGNORE  # channel chatter that is not for the bot
     named = _named(conn, ws, text, colon_only=True, attached=attached)
     return named if named is not None else _to(bound[0], text, attached=attached)
+
+
+def _mention_in_channel(
+    conn: Connection, message: IncomingMessage, text: str, *, attached: bool
+) -> Route:
+    """The agent a channel mention names (`writer …`), else the channel's bound agent.
+
+    Both are read in one statement when the first word could be a name.
+    """
+    ws, channel = message.place.workspace_id, message.place.channel_id
+    text = _LEADING_MENTIONS.sub("", text, count=1).strip()
+    match = _NAMED.match(text)
+    if match is None:
+        bound = bound_agent(conn, workspace_id=ws, channel_id=channel)
+    else:
+        named, bound = named_or_bound(
+            conn, workspace_id=ws, name=match.group("name"), channel_id=channel
+        )
+        if named is not None:
+            return _to(named, text[match.end() :], attached=attached)
+    return _no_agent(conn, message) if bound is None else _to(bound[0], text, attached=attached)
 
 
 def _named(

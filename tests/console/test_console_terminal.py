@@ -29,13 +29,17 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def terminal(database_url: str, tmp_path: Path) -> Iterator[Terminal]:
+def terminal(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Terminal]:
+    extra: dict[str, str] = getattr(request, "param", {})  # e.g. a log level
     env = clean_env(
         {
             "BYOKBOT_DATABASE_URL": database_url,
             "BYOKBOT_MASTER_KEY_FILE": str(tmp_path / "master.key"),
             "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
             "TERM": "xterm",
+            **extra,
         }
     )
     term = Terminal([*byokbot_command(), "shell"], env=env, cwd=tmp_path)
@@ -93,6 +97,9 @@ def test_arrow_keys_edit_the_line_and_recall_the_last_one(
     terminal.fd = -1
 
 
+# At DEBUG every provider request logs a line (httpx's "HTTP Request", quiet at INFO):
+# lines logged mid-conversation must go to the file too, and nothing to the terminal.
+@pytest.mark.parametrize("terminal", [{"BYOKBOT_LOG_LEVEL": "DEBUG"}], indirect=True)
 def test_log_lines_go_to_the_log_file_not_the_terminal(
     terminal: Terminal, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -107,7 +114,7 @@ def test_log_lines_go_to_the_log_file_not_the_terminal(
     assert terminal.close() == 0
     terminal.fd = -1
     shown = terminal.output
-    for noise in ("INFO", "WARNING", "httpx", "HTTP Request", "bot.app"):
+    for noise in ("DEBUG", "INFO", "WARNING", "httpx", "HTTP Request", "bot.app"):
         assert noise not in shown, shown
     log = (tmp_path / "data" / "byokbot.log").read_text(encoding="utf-8")
     assert "database ready" in log and "HTTP Request: POST" in log, log

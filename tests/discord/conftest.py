@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver, discord_env
 from tests.kits.helpers import ServeProcess
 from tests.kits.serve_fixtures import *  # noqa: F403  # provider, serve and what they need

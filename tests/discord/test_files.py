@@ -18,7 +18,7 @@ from adapters.discord.translation import AttachmentRef, incoming_files
 from bot.boundary import IncomingFile
 from bot.config import Settings
 from bot.errors import FileRefused, FileTooLarge
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 
 LIMIT = 20 * 1024 * 1024
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40

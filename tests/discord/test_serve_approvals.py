@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, BOT_ID, CHANNEL, MEMBER, SECOND_CHANNEL
 from tests.fakes.providers import FakeOpenAI

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.fakes.discord_api import EPHEMERAL, MODAL, FakeDiscord
+from tests.fakes.discord import EPHEMERAL, MODAL, FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import (
     ADMIN,

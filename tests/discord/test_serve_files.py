@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, BOT_ID, CHANNEL, GUILD, MEMBER, message, next_id
 from tests.fakes.fixtures import *  # noqa: F403  # the three families' fake providers

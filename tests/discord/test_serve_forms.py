@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.fakes.discord_api import DEFERRED, MODAL, FakeDiscord
+from tests.fakes.discord import DEFERRED, MODAL, FakeDiscord
 from tests.fakes.discord_driver import Answer, DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, ADMINISTRATOR, CHANNEL, GUILD, modal_data
 from tests.fakes.providers import FakeOpenAI

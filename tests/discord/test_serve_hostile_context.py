@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import BOT_ID, CHANNEL, GUILD, MEMBER, message, next_id
 from tests.fakes.providers import FakeOpenAI

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from adapters.mentions import ZWSP
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, BOT_ID, CHANNEL
 from tests.fakes.providers import FakeOpenAI

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.fakes.discord_api import RESUME_PATH, FakeDiscord
+from tests.fakes.discord import RESUME_PATH, FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import (
     ADMIN,

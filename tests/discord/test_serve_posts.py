@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, CHANNEL, OTHER_GUILD_CHANNEL
 

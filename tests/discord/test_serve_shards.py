@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.discord_api import FakeDiscord, shard_of
+from tests.fakes.discord import FakeDiscord, shard_of
 from tests.fakes.discord_driver import DiscordDriver, discord_env
 from tests.fakes.discord_gateway import (
     ADMIN,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.discord_api import DEFERRED, EPHEMERAL, FakeDiscord
+from tests.fakes.discord import DEFERRED, EPHEMERAL, FakeDiscord
 from tests.fakes.discord_gateway import (
     ADMIN,
     APP_ID,

@@ -1,7 +1,7 @@
 """The fake Discord's world and wire payloads: ids, users, guilds, messages, interactions.
 
 Plain data builders (no I/O) shared by the fake REST API and its gateway
-(`tests/fakes/discord_api.py`). Ids are snowflake-sized integers sent as strings, as
+(`tests/fakes/discord/`). Ids are snowflake-sized integers sent as strings, as
 Discord sends them.
 """
 

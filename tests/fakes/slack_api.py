@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -248,6 +249,7 @@ class FakeSlackAPI:
         """Answer one Web API call: (status, JSON body, extra headers)."""
         with self._lock:
             self.state.calls.append(Call(method, params, token, time.time()))
+            index = len(self.state.calls) - 1
             fault = self._take_fault(method)
             if fault is not None:
                 headers = {}
@@ -265,7 +267,10 @@ class FakeSlackAPI:
             team = self.state.teams.get(token or "")
             if team is None:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
-            return 200, self._answer(method, params, team), {}
+            body = self._answer(method, params, team)
+            if body["ok"] and method.startswith("chat.") and "ts" in body:
+                self.state.calls[index] = replace(self.state.calls[index], ts=str(body["ts"]))
+            return 200, body, {}
 
     def _oauth_access(self, params: dict[str, Any]) -> dict[str, Any]:
         team = self.state.oauth_codes.pop(str(params.get("code", "")), None)

@@ -67,6 +67,7 @@ class Call:
     params: dict[str, Any]
     token: str | None
     at: float
+    ts: str | None = None  # the message a chat.* call answered with (None when refused)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI, Team
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver, base_env
 from tests.fakes.slack_signing import message_event
+from tests.kits.slack_replies import answered, thread_replies
 
 CLIENT_ID = "1111.2222"
 TEAM_ONE = Team(team_id="T0001", token="xoxb-team-one-oauth-token", name="One")
@@ -98,7 +99,7 @@ def test_install_stores_a_sealed_installation_and_workspaces_stay_isolated(
         message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention"),
         team_id="T0001",
     )
-    fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
+    fake.wait_for(answered)
     slack.event(
         message_event(
             user="UMEMBER2",
@@ -113,7 +114,8 @@ def test_install_stores_a_sealed_installation_and_workspaces_stay_isolated(
     assert len(provider.chat_requests) == 1  # workspace two has no agent: a hint, no call
     calls = fake.all_calls()[before:]
     tokens = {c.method: c.token for c in calls if c.method != "auth.test"}
-    assert tokens["chat.startStream"] == TEAM_ONE.token
+    (reply,) = thread_replies(fake)  # posted whole or streamed, by workspace one's bot
+    assert {c.token for c in calls if c.ts == reply.ts} == {TEAM_ONE.token}
     assert tokens["chat.postEphemeral"] == TEAM_TWO.token
 
 

@@ -18,6 +18,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
+from tests.kits.slack_replies import answered
 
 REPLY = "An answer paid for by an allowance."
 
@@ -96,7 +97,7 @@ def test_ask_approve_deny_through_signed_clicks(
     assert len(fake.responses(approved)) == 1
 
     _mention(slack)  # the allowance lets this call through, once
-    fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
+    fake.wait_for(answered)
     assert len(provider.chat_requests) == 1
 
     with engine.connect() as conn:

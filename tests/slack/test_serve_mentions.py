@@ -23,6 +23,7 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
 from tests.kits.serve_fixtures import usage_rows
+from tests.kits.slack_replies import answered, reply_text, thread_replies
 
 # What Slack turns into a broadcast: `<!…>` control sequences, and the plain words where
 # `link_names` (or a markdown renderer) links them.
@@ -77,7 +78,8 @@ def streamed_text(fake: FakeSlackAPI) -> str:
     )
 
 
-def ask(slack: SlackDriver, fake: FakeSlackAPI, *, wait_for: str) -> None:
+def ask(slack: SlackDriver, fake: FakeSlackAPI, *, wait_for: str | None = None) -> None:
+    """Mention the bot; wait for a call to `wait_for`, or for the answer however it came."""
     slack.event(
         message_event(
             user="UMEMBER",
@@ -87,14 +89,17 @@ def ask(slack: SlackDriver, fake: FakeSlackAPI, *, wait_for: str) -> None:
             event_type="app_mention",
         )
     )
-    fake.wait_for(lambda f: bool(f.calls_to(wait_for)), timeout=20)
+    if wait_for is None:
+        fake.wait_for(answered, timeout=20)
+    else:
+        fake.wait_for(lambda f: bool(f.calls_to(wait_for)), timeout=20)
 
 
 @pytest.fixture
 def hostile(provider: FakeOpenAI) -> FakeOpenAI:
     """The fake OpenAI streaming HOSTILE_CHUNKS, one event each, a little apart."""
     provider.reply = CHUNK_BREAK.join(HOSTILE_CHUNKS)
-    provider.delay = 0.15
+    provider.delay = 0.25  # past the window: streamed, in several appends
     return provider
 
 
@@ -108,6 +113,20 @@ def test_streamed_answer_cannot_mass_mention_even_split_across_chunks(
     shown = streamed_text(fake)
     assert not ACTIVE.search(shown), shown
     assert shown.replace(ZWSP, "") == HOSTILE  # defused, not altered: it reads the same
+    assert_nothing_pings(fake)
+
+
+def test_answer_posted_whole_cannot_mass_mention(
+    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI, engine: Engine
+) -> None:
+    provider.reply = CHUNK_BREAK.join(HOSTILE_CHUNKS)  # no delay: done within the window
+    slack.create_agent(provider.base_url)
+    ask(slack, fake)
+    fake.wait_for(lambda _f: usage_rows(engine) == 1)
+    (reply,) = thread_replies(fake)
+    assert not reply.streamed
+    assert not ACTIVE.search(reply.text), reply.text
+    assert reply.text.replace(ZWSP, "") == HOSTILE
     assert_nothing_pings(fake)
 
 
@@ -137,8 +156,8 @@ def test_model_id_cannot_mass_mention_in_replies_footer_or_digest(
     assert f"<{ZWSP}!here>" in slack.admin("<!here>")  # user input echoed in an error
     slack.admin("digest channel <#C0005|reports>")
 
-    ask(slack, fake, wait_for="chat.stopStream")
-    shown = streamed_text(fake)
+    ask(slack, fake)  # posted whole or streamed: the same text
+    shown = reply_text(fake)
     assert "channel" in shown and "tokens" in shown, shown  # the footer names the model
 
     fake.wait_for(lambda _f: usage_rows(engine) == 1)

@@ -15,6 +15,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
+from tests.kits.slack_replies import answered, thread_replies
 
 REPLY = "Here is the considered answer from the provider."
 
@@ -27,18 +28,14 @@ def provider(provider: FakeOpenAI) -> FakeOpenAI:
 
 
 def thread_answer(fake: FakeSlackAPI) -> tuple[str, str]:
-    """(thread_ts, text) of the one streamed answer."""
-    (start,) = fake.calls_to("chat.startStream")
-    text = "".join(
-        c.params.get("markdown_text") or ""
-        for c in fake.all_calls()
-        if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")
-    )
-    return str(start.params["thread_ts"]), text
+    """(thread_ts, text) of the one answer, posted whole or streamed."""
+    (reply,) = thread_replies(fake)
+    return reply.thread_ts, reply.text
 
 
-def answered(fake: FakeSlackAPI) -> bool:
-    return bool(fake.calls_to("chat.stopStream")) or bool(fake.calls_to("chat.postMessage"))
+def any_reply(fake: FakeSlackAPI) -> bool:
+    """Anything posted, streamed or not (for answers that must not come)."""
+    return any(fake.calls_to(m) for m in ("chat.postMessage", "chat.startStream"))
 
 
 def settle(seconds: float = 0.8) -> None:
@@ -119,7 +116,7 @@ def test_direct_message_goes_to_the_default_agent(
     fake.wait_for(answered)
     thread, text = thread_answer(fake)
     assert thread == ts and text == REPLY
-    assert fake.calls_to("chat.startStream")[0].params["channel"] == "DUMEMBER"
+    assert thread_replies(fake)[0].channel == "DUMEMBER"
 
 
 def test_bound_all_messages_channel_answers_plain_messages(
@@ -129,7 +126,7 @@ def test_bound_all_messages_channel_answers_plain_messages(
     slack.create_agent(provider.base_url, name="quiet", channel="C0003")
     slack.event(message_event(user="UMEMBER", text="no mention here", channel="C0003"))
     settle()
-    assert not provider.chat_requests and not answered(fake)  # mentions only in C0003
+    assert not provider.chat_requests and not any_reply(fake)  # mentions only in C0003
     ts = next_ts()
     slack.event(message_event(user="UMEMBER", text="no mention here", channel="C0002", ts=ts))
     fake.wait_for(answered)
@@ -153,7 +150,7 @@ def test_bots_own_messages_edits_and_other_bots_are_never_answered(
         assert ack.status_code == 200
     settle()
     assert not provider.chat_requests
-    assert not answered(fake)
+    assert not any_reply(fake)
 
 
 def test_mention_delivered_as_two_events_is_answered_once(
@@ -167,7 +164,7 @@ def test_mention_delivered_as_two_events_is_answered_once(
     fake.wait_for(answered)
     settle()
     assert len(provider.chat_requests) == 1
-    assert len(fake.calls_to("chat.startStream")) == 1
+    assert len(thread_replies(fake)) == 1
 
 
 def test_retry_delivered_while_the_first_is_running_gets_one_answer(
@@ -199,6 +196,7 @@ def test_refused_streaming_falls_back_to_post_and_update(
 ) -> None:
     slack.create_agent(provider.base_url)
     fake.state.refuse_streaming = True
+    provider.delay = 0.2  # per SSE event: the answer outlasts the window, so it streams
     ts = next_ts()
     slack.event(
         message_event(
@@ -206,9 +204,12 @@ def test_refused_streaming_falls_back_to_post_and_update(
         )
     )
     fake.wait_for(lambda f: bool(f.calls_to("chat.postMessage")))
+    fake.wait_for(lambda f: bool(f.calls_to("chat.update")), timeout=15)  # shown as it came
+    fake.wait_for(lambda f: f.calls_to("chat.update")[-1].params["text"] == REPLY, timeout=15)
     settle(1.2)
     (post,) = fake.calls_to("chat.postMessage")
     assert post.params["thread_ts"] == ts
+    assert post.params["text"] != REPLY  # the first words, posted before the rest came
     final = [post.params["text"]] + [c.params["text"] for c in fake.calls_to("chat.update")]
     assert final[-1] == REPLY
     assert len(fake.calls_to("chat.startStream")) == 1  # tried once, refused
@@ -218,7 +219,6 @@ def test_slack_429_on_post_message_is_retried_after_retry_after(
     slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
     slack.create_agent(provider.base_url)
-    fake.state.refuse_streaming = True
     fake.fail("chat.postMessage", status=429, retry_after=1)
     slack.event(
         message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention")
@@ -226,7 +226,6 @@ def test_slack_429_on_post_message_is_retried_after_retry_after(
     fake.wait_for(lambda f: len(f.calls_to("chat.postMessage")) >= 2, timeout=15)
     first, second = fake.calls_to("chat.postMessage")
     assert second.at - first.at >= 1.0  # Retry-After honoured
-    assert second.params["text"] == first.params["text"]
+    assert second.params == first.params  # the same post (the answer, whole), again
     settle(1.2)
-    updates = [c.params["text"] for c in fake.calls_to("chat.update")]
-    assert ([second.params["text"], *updates])[-1] == REPLY
+    assert thread_answer(fake)[1] == REPLY

@@ -16,6 +16,7 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event
 from tests.kits.helpers import REPO, ServeProcess
+from tests.kits.slack_replies import thread_replies
 
 WORKSPACE = "slack:T0001"
 SECRET_WORDS = "zebra-quartz-7781"  # in every message: must never reach /metrics
@@ -43,7 +44,8 @@ def value(
 
 def answers(fake: FakeSlackAPI) -> int:
     """Answers finished and private lines posted so far."""
-    return sum(len(fake.calls_to(m)) for m in ("chat.stopStream", "chat.postEphemeral"))
+    finished = sum(reply.finished for reply in thread_replies(fake))  # whole or streamed
+    return finished + len(fake.calls_to("chat.postEphemeral"))
 
 
 def mention(slack: SlackDriver, fake: FakeSlackAPI, text: str) -> None:

@@ -23,6 +23,7 @@ from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.fakes.slack_signing import event_body, message_event, sign
 from tests.kits.helpers import ServeProcess
 from tests.kits.serve_fixtures import usage_rows
+from tests.kits.slack_replies import answered, thread_replies
 
 
 def test_digest_is_posted_with_its_chart_through_the_poster(
@@ -61,8 +62,8 @@ def test_usage_export_is_a_private_file_in_the_admins_dm(
     slack.event(
         message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention")
     )
-    fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
-    fake.wait_for(lambda _f: usage_rows(engine) == 1)  # written after the stream ends
+    fake.wait_for(answered)
+    fake.wait_for(lambda _f: usage_rows(engine) == 1)  # written after the answer ends
     ack, _name, _trigger = slack.command("usage export", user=slack_api.ADMIN)
     assert ack.status_code == 200
     fake.wait_for(lambda f: bool(f.calls_to("files.completeUploadExternal")))
@@ -103,7 +104,7 @@ def test_two_replicas_answer_one_event_once(
                     pool.map(lambda r: httpx.post(r[0], content=r[1], headers=r[2]), requests)
                 )
             assert [r.status_code for r in statuses] == [200] * 4
-        fake.wait_for(lambda f: len(f.calls_to("chat.stopStream")) >= 3)
+        fake.wait_for(lambda f: answered(f, count=3))
         time.sleep(1.0)
     assert len(provider.chat_requests) == 3
-    assert len(fake.calls_to("chat.startStream")) == 3
+    assert len(thread_replies(fake)) == 3

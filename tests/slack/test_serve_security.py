@@ -14,6 +14,7 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SIGNING_SECRET, SlackDriver
 from tests.fakes.slack_signing import command_body, event_body, message_event, sign
+from tests.kits.slack_replies import answered
 
 CANARY = "CANARY4b1d-planted-in-the-body"
 
@@ -92,7 +93,7 @@ def test_signed_requests_never_log_keys_or_message_content(
         )
     )
     assert ack.status_code == 200
-    fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
+    fake.wait_for(answered)
     time.sleep(0.3)
     log = slack.log()
     planted = ("PROMPT-CANARY", "ANSWER-CANARY", "test-key", fake.default_token, SIGNING_SECRET)

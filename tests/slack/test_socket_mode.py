@@ -21,6 +21,7 @@ from tests.fakes.slack_driver import base_env
 from tests.fakes.slack_signing import event_body, message_event, next_id, next_ts
 from tests.fakes.slack_socket import FakeSocketMode
 from tests.kits.helpers import ServeProcess
+from tests.kits.slack_replies import answered, thread_replies
 
 
 @pytest.fixture
@@ -94,9 +95,9 @@ def test_socket_mode_answers_commands_and_mentions(
     )
     envelope = socket.send("events_api", json.loads(body))
     fake.wait_for(lambda _f: socket.acked(envelope))
-    fake.wait_for(lambda f: bool(f.calls_to("chat.stopStream")))
-    (start,) = fake.calls_to("chat.startStream")
-    assert start.params["thread_ts"] == ts
+    fake.wait_for(answered)
+    (answer,) = thread_replies(fake)
+    assert answer.thread_ts == ts
     assert len(provider.chat_requests) == 1
 
     # No signing secret: nothing is served over HTTP for Slack.
