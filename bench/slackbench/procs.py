@@ -4,65 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from tests.kits.helpers import clean_env
+from bench.benchkit.procs import RssPeak, cpu_seconds, python_env, rss_mib
+from bench.benchkit.procs import database as _database
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "bench-signing-secret"
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-# -- /proc ------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` (all its threads), in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_mib(pid: int) -> float:
-    """VmRSS of `pid` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class RssPeak(threading.Thread):
-    """Samples VmRSS every 50 ms until stopped; `peak` is the largest seen."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = rss_mib(pid)
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.wait(0.05):
-            with contextlib.suppress(OSError):
-                self.peak = max(self.peak, rss_mib(self.pid))
-
-    def stop(self) -> float:
-        """Stop sampling; return the peak in MiB."""
-        self._stop_event.set()
-        self.join()
-        return self.peak
 
 
 # -- processes --------------------------------------------------------------------------
-def python_env() -> dict[str, str]:
-    return clean_env({"PYTHONPATH": str(REPO)})
 
 
 class Fakes:
@@ -146,22 +102,9 @@ def start_baseline(fakes: Fakes, workdir: Path) -> tuple[subprocess.Popen[bytes]
     return proc, f"http://127.0.0.1:{int(port_file.read_text())}"
 
 
-@contextlib.contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    """A fresh database URL: a SQLite file, or a uniquely named PostgreSQL database."""
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
-        return
-    import psycopg
-    from sqlalchemy.engine import make_url
+def database(kind: str, workdir: Path) -> contextlib.AbstractContextManager[str]:
+    """A fresh database for the Slack bench (bench.benchkit.procs.database)."""
+    return _database(kind, workdir, prefix="byok_bench_slack")
 
-    url = make_url(os.environ.get("BYOKBOT_TEST_POSTGRES_URL", PG_DEFAULT))
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"byok_bench_slack_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+__all__ = ["RssPeak", "cpu_seconds", "database", "python_env", "rss_mib"]
