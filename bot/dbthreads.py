@@ -4,7 +4,7 @@
 future chained to an asyncio one, and one wake-up of the loop (a write to its self-pipe)
 per finished unit. Here a unit is a deque entry, a thread is woken only when it sleeps,
 and the results that finish while the loop is busy reach it with one wake-up together.
-Threads start on first use and end when `close` is called or their owner is collected.
+Threads start on first use and end when `close` is called (daemon threads: they never hold up exit).
 """
 
 from __future__ import annotations
