@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
-from bench.benchkit.procs import RssPeak, cpu_seconds, python_env, rss_mib
+from bench.benchkit.procs import Controlled, RssPeak, cpu_seconds, python_env, rss_mib
 from bench.benchkit.procs import database as _database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,43 +19,11 @@ SECRET = "bench-signing-secret"
 # -- processes --------------------------------------------------------------------------
 
 
-class Fakes:
-    """The fakes process, driven by one JSON line per command."""
+class Fakes(Controlled):
+    """The fakes process (`bench.slackbench.fakes`), driven by one JSON line per command."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.slackbench.fakes"],
-            cwd=REPO,
-            env=python_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.info = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise SystemExit("the fakes process ended")
-        return cast(dict[str, Any], json.loads(line))
-
-    def command(self, cmd: str, **args: Any) -> dict[str, Any]:
-        """Send one command; return its reply."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        """Close stdin (the process ends) and wait."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__("bench.slackbench.fakes")
 
 
 class FakeAt:
