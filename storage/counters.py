@@ -231,6 +231,21 @@ def _reserve_one(
 ) -> Outcome:
     # One counter needs no lock order: its conditional UPDATE (with the lease INSERT as
     # a CTE) decides alone. Refused, it cannot tell a missing row from a full one.
+    reserved = _try_reserve(
+        conn, hold, lease_id=lease_id, expires_at=expires_at, relax_commit=relax_commit
+    )
+    return Outcome(reserved=True) if reserved else Outcome(False, (0,), (0,))
+
+
+def _try_reserve(
+    conn: Connection,
+    hold: Hold,
+    *,
+    lease_id: str,
+    expires_at: dt.datetime,
+    relax_commit: bool = False,
+) -> bool:
+    # One counter's conditional UPDATE with its lease: False when it had no room (or no row).
     state = budgets.try_reserve(
         conn,
         budget_id=hold.budget_id,
@@ -242,24 +257,14 @@ def _reserve_one(
         relax_commit=relax_commit,
         member=hold.member,
     )
-    return Outcome(reserved=True) if state is not None else Outcome(False, (0,), (0,))
+    return state is not None
 
 
 def _reserve_each(
     conn: Connection, holds: Sequence[Hold], *, lease_id: str, expires_at: dt.datetime
 ) -> Outcome:
     for index, hold in enumerate(holds):
-        state = budgets.try_reserve(
-            conn,
-            budget_id=hold.budget_id,
-            period_start=hold.period_start,
-            amount_pusd=hold.amount_pusd,
-            limit_pusd=hold.limit_pusd,
-            lease_id=lease_id,
-            expires_at=expires_at,
-            member=hold.member,
-        )
-        if state is None:
+        if not _try_reserve(conn, hold, lease_id=lease_id, expires_at=expires_at):
             for earlier in holds[:index]:
                 budgets.settle(
                     conn,
