@@ -22,9 +22,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import TextIO
-
-from aiohttp import web
+from typing import TYPE_CHECKING, TextIO
 
 from adapters.console_files import local_file, split_files
 from adapters.console_input import LineEditor, Reader
@@ -37,6 +35,9 @@ from bot.core import Core
 from bot.logging_setup import log_to_file
 from bot.safetext import clean, encodable
 from bot.services import Services
+
+if TYPE_CHECKING:  # aiohttp is the web server's, and a shell start never needs it
+    from aiohttp import web
 
 logger = logging.getLogger(__name__)
 

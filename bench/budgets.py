@@ -6,8 +6,9 @@
 Each call does what a turn does with its budgets, with the bot's own code: plan and
 reserve its worst case against every budget that applies (one statement: the counters
 locked in one order, checked, and all reserved with their lease rows, or none), then
-settle — the usage row and every counter in one statement. `--in-flight` calls run
-at once, spread over `--processes` processes (threads inside each, one connection each).
+settle with the turn's own call (`storage.accounting.settle_call_counters`: the usage
+row and every counter). `--in-flight` calls run at once, spread over `--processes`
+processes (threads inside each, one connection each).
 
 Two runs on one fresh migrated database:
 - three budgets per call: the workspace's, the agent's and `each-user` (64 members);

@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/slack.py [--quick] [--db sqlite|postgres]
         [--events 3000] [--senders 10,50] [--modes keepalive,fresh] [--repeat 1] [--pin]
+        [--profile PATH]
 
 What runs where (every process on 127.0.0.1, nothing leaves loopback):
 - this process: orchestration only; it reads /proc of the two targets (CPU from
@@ -55,6 +56,7 @@ from typing import Any, cast
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchkit.pyspy import by_package, profiled  # noqa: E402
 from bench.slackbench.procs import (  # noqa: E402
     SECRET,
     FakeAt,
@@ -102,9 +104,18 @@ _bases = iter(range(1, 10_000))
 
 
 def run_round(
-    target: Target, fakes: Fakes, *, mode: str, senders: int, events: int, pin: int | None
+    target: Target,
+    fakes: Fakes,
+    *,
+    mode: str,
+    senders: int,
+    events: int,
+    pin: int | None,
+    profile: Path | None = None,
+    gil: bool = False,
 ) -> Round:
-    """Send `events` mentions to `target`, wait for the answers, and measure."""
+    """Send `events` mentions to `target`, wait for the answers, and measure (sampled by
+    py-spy into `profile`, if given)."""
     base = next(_bases) * 100_000
     config = {
         "url": target.url + "/slack/events",
@@ -118,28 +129,29 @@ def run_round(
     sampler = RssPeak(target.pid)
     sampler.start()
     cpu0 = cpu_seconds(target.pid)
-    loadgen = subprocess.Popen(
-        [sys.executable, "-m", "bench.slackbench.loadgen", json.dumps(config)],
-        cwd=REPO,
-        env=python_env(),
-        stdout=subprocess.PIPE,
-        preexec_fn=(lambda: os.sched_setaffinity(0, {pin})) if pin is not None else None,
-    )
-    out, _ = loadgen.communicate(timeout=ROUND_LIMIT_SECONDS)
-    if loadgen.returncode != 0:
-        raise SystemExit("the load generator failed")
-    sent = json.loads(out)
-    acked = len(sent["sent"])
-    deadline = time.monotonic() + ROUND_LIMIT_SECONDS
-    last, last_change = -1, time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - last_change < STALL_SECONDS:
-        count = int(fakes.command("count")["answered"])
-        if count >= acked:
-            break
-        if count != last:
-            last, last_change = count, time.monotonic()
-        time.sleep(0.1)
-    time.sleep(0.5)  # work after the answer's last Slack call (settlement) counts too
+    with profiled(target.pid, profile, gil=gil):
+        loadgen = subprocess.Popen(
+            [sys.executable, "-m", "bench.slackbench.loadgen", json.dumps(config)],
+            cwd=REPO,
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {pin})) if pin is not None else None,
+        )
+        out, _ = loadgen.communicate(timeout=ROUND_LIMIT_SECONDS)
+        if loadgen.returncode != 0:
+            raise SystemExit("the load generator failed")
+        sent = json.loads(out)
+        acked = len(sent["sent"])
+        deadline = time.monotonic() + ROUND_LIMIT_SECONDS
+        last, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_change < STALL_SECONDS:
+            count = int(fakes.command("count")["answered"])
+            if count >= acked:
+                break
+            if count != last:
+                last, last_change = count, time.monotonic()
+            time.sleep(0.1)
+        time.sleep(0.5)  # work after the answer's last Slack call (settlement) counts too
     cpu1 = cpu_seconds(target.pid)
     rss_peak = sampler.stop()
     report = fakes.command("report")
@@ -221,6 +233,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO", help="byokbot's BYOKBOT_LOG_LEVEL")
     parser.add_argument(
         "--pin", action="store_true", help="targets on CPU 0, fakes and load generator on CPU 1"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy byokbot's rounds into PATH.<mode>.x<senders> (collapsed stacks)",
+    )
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="--profile samples the GIL holder only"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
@@ -315,7 +336,22 @@ def run_matrix(
         for senders in args.senders:
             for _ in range(args.repeat):
                 for t in reversed(targets) if flip else targets:
-                    r = run_round(t, fakes, mode=mode, senders=senders, events=args.events, pin=pin)
+                    profile = None
+                    if args.profile is not None and t.name == "byokbot":
+                        profile = args.profile.with_name(f"{args.profile.name}.{mode}.x{senders}")
+                    r = run_round(
+                        t,
+                        fakes,
+                        mode=mode,
+                        senders=senders,
+                        events=args.events,
+                        pin=pin,
+                        profile=profile,
+                        gil=args.profile_gil,
+                    )
+                    if profile is not None and profile.exists():
+                        shares = ", ".join(f"{p} {s:.0%}" for p, s in by_package(profile))
+                        print(f"  byokbot samples by package (inclusive): {shares}", flush=True)
                     rounds.append(r)
                     print(row(r), flush=True)
                     for note in oddities(r):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
-from alembic.util.exc import CommandError as AlembicCommandError
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -13,7 +14,7 @@ from bot.errors import ConfigError, DatabaseUnavailable, StorageError
 from bot.services import Services
 from bot.vault.keystore import Vault, check_key_settings, open_vault
 from storage.engine import DatabaseDown, make_engine, normalise_url, safe_url, wait_for_database
-from storage.migrate import current_revision, upgrade
+from storage.migrate import current_revision, schema_head, upgrade
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +47,33 @@ def connect(settings: Settings, *, attempts: int = 5) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision, with one-line errors."""
+@contextlib.contextmanager
+def _migration_errors() -> Iterator[None]:
+    """Alembic's and the database's errors as one-line byokbot errors."""
     try:
-        before = current_revision(engine)
-        upgrade(engine)
-        after = current_revision(engine)
-    except AlembicCommandError as exc:
-        # e.g. the database is at a revision this version does not know (a newer release).
-        raise StorageError(f"cannot migrate the database: {exc}") from None
+        yield
     except OperationalError:
         raise DatabaseUnavailable("database unreachable during migration") from None
+    except Exception as exc:
+        # Alembic's error type comes with Alembic, which a start at the head never loads.
+        from alembic.util.exc import CommandError
+
+        if isinstance(exc, CommandError):
+            # e.g. the database is at a revision this version does not know (a newer release).
+            raise StorageError(f"cannot migrate the database: {exc}") from None
+        raise
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision, with one-line errors."""
+    with _migration_errors():
+        before = current_revision(engine)
+        if before is not None and before == schema_head():
+            # Most starts: nothing to migrate, so Alembic is not even imported.
+            logger.debug("database schema is current (%s)", before)
+            return
+        upgrade(engine)
+        after = current_revision(engine)
     if before != after:
         logger.info("database migrated from %s to %s", before or "empty", after)
     else:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -89,6 +88,9 @@ def _cmd_shell(_args: argparse.Namespace) -> int:
 
 
 def _migrate_to(engine: Engine, revision: str) -> None:
+    # Alembic is loaded by the commands that migrate, never by every start.
+    from alembic.util import CommandError as AlembicCommandError
+
     before = current_revision(engine)
     try:
         migrate_to(engine, revision)

@@ -16,19 +16,19 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.app import build_services
 from bot.boundary import ChannelPoster
-from bot.budgets.leases import schedule_lease_sweeps
 from bot.config import Settings
 from bot.core import Core
-from bot.digest.schedule import schedule_digests
 from bot.services import Services
-from bot.webserver import HttpServer, make_app
+
+# `byokbot shell` imports this module for the plug-in contract alone: the HTTP server,
+# the scheduler and the scheduled jobs are imported by `serve`, which runs them.
+if TYPE_CHECKING:
+    from aiohttp import web
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ def select_plugins(
 
 def make_scheduler() -> AsyncIOScheduler:
     """The in-process scheduler; `serve` adds the daily-digest check and the lease sweep."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     return AsyncIOScheduler(timezone=dt.UTC)
 
 
@@ -152,6 +154,10 @@ async def serve(
     interactive: bool | None = None,
 ) -> int:
     """Run the bot until SIGTERM/SIGINT (or the console's end); return the exit code."""
+    from bot.budgets.leases import schedule_lease_sweeps
+    from bot.digest.schedule import schedule_digests
+    from bot.webserver import HttpServer, make_app
+
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
     services = build_services(settings)

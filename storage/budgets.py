@@ -124,31 +124,33 @@ _RESERVE_PG = {relaxing: _leased_reserve(relaxing=relaxing) for relaxing in (Fal
 # Settling takes back what the call's lease still holds: deleted here, its amount is
 # subtracted; already swept (the lease expired), nothing is. `r` is the amount to take
 # back when the settlement names no lease (0 when it does).
+# A lease that recorded its call's cost (settled in two steps, storage/counters.py)
+# charges that cost; otherwise the settlement's `s` is charged.
 _RELEASE = (
     delete(_LEASES)
     .where(_L.id == bindparam("lease"), _L.budget_id == bindparam("b"))
-    .returning(_L.amount_pusd)
+    .returning(_L.amount_pusd, _L.spent_pusd)
 )
 _RELEASED = _RELEASE.cte("released")
 
 
-def _settle_stmt(taken_back: Any) -> Any:
+def _settle_stmt(taken_back: Any, charged: Any) -> Any:
     return (
         update(_COUNTERS)
         .where(*_THIS_COUNTER)
-        .values(
-            reserved_pusd=_C.reserved_pusd - taken_back,
-            spent_pusd=_C.spent_pusd + bindparam("s"),
-        )
+        .values(reserved_pusd=_C.reserved_pusd - taken_back, spent_pusd=_C.spent_pusd + charged)
         .returning(*_STATE, *_FLAGS)
     )
 
 
-_SETTLE = _settle_stmt(bindparam("r"))  # SQLite, after `_RELEASE`
+def _released(column: Any, otherwise: str) -> Any:
+    total = func.coalesce(func.sum(column), bindparam(otherwise))
+    return select(cast(total, BigInteger)).scalar_subquery()
+
+
+_SETTLE = _settle_stmt(bindparam("r"), bindparam("s"))  # SQLite, after `_RELEASE`
 _SETTLE_PG = _settle_stmt(
-    select(
-        cast(func.coalesce(func.sum(_RELEASED.c.amount_pusd), bindparam("r")), BigInteger)
-    ).scalar_subquery()
+    _released(_RELEASED.c.amount_pusd, "r"), _released(_RELEASED.c.spent_pusd, "s")
 )
 _READ = select(*_STATE).where(*_THIS_COUNTER)
 _ALERT = {
@@ -336,8 +338,11 @@ def settle(
     if conn.dialect.name == "postgresql":
         return settled_state(rawsql.first(conn, _SETTLE_PG, params))
     if lease_id is not None:
-        held = conn.execute(_RELEASE, params).scalar()
-        params["r"] = 0 if held is None else held
+        held = conn.execute(_RELEASE, params).first()
+        if held is not None:
+            params["r"] = held.amount_pusd
+            if held.spent_pusd is not None:
+                params["s"] = held.spent_pusd
     return settled_state(conn.execute(_SETTLE, params).first())
 
 

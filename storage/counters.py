@@ -11,13 +11,20 @@ statement's commit: one round trip, not BEGIN, an UPDATE per budget and COMMIT.
 
 SQLite serialises writers: the conditional UPDATEs run one by one in the caller's
 transaction, and when one finds no room the ones before it are undone.
+
+A settlement may come in two steps (PostgreSQL): `mark_statement` records the call's
+cost on its leases and commits durably without locking a counter, then `release_marked`
+swaps the leases for that cost on the counters with a commit that skips the WAL flush.
+A durable commit holding the counters every call takes would make each call wait for
+the flushes of the calls before it; if the second step is lost, the leases' sweep
+charges the recorded cost (storage/leases.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from storage import budgets, rawsql
+from storage.engine import in_autocommit
 from storage.models import BudgetCounter, BudgetLease
 
 _COUNTERS = BudgetCounter.__table__  # type: ignore[attr-defined]
@@ -157,13 +165,13 @@ def _reserve_all_pg(count: int) -> Any:
 
 @functools.cache
 def _settle_all_pg(count: int) -> Any:
-    want = _want(count, *_KEY, ("r", BigInteger))
+    want = _want(count, *_KEY, ("r", BigInteger), ("s", BigInteger))
     # Leases first, then the counters in lock order (as a sweep does): the DELETE runs
     # before any counter is locked, because the lock's one-time filter reads it.
     released = (
         delete(_LEASES)
         .where(_L.id == bindparam("lease"), _L.budget_id == want.c.b)
-        .returning(_L.budget_id, _L.amount_pusd)
+        .returning(_L.budget_id, _L.amount_pusd, _L.spent_pusd)
         .cte("released")
     )
     locked = (
@@ -174,21 +182,45 @@ def _settle_all_pg(count: int) -> Any:
         .with_for_update(of=_COUNTERS)
         .cte("locked")
     )
-    held = (
-        select(func.sum(released.c.amount_pusd))
-        .where(released.c.budget_id == _C.budget_id)
-        .scalar_subquery()
+
+    def released_sum(amount: Any) -> Any:
+        return select(func.sum(amount)).where(released.c.budget_id == _C.budget_id)
+
+    # What the lease still held is taken back (`r` when no lease is named); the cost is
+    # the one the lease recorded when the call settled in two steps, else `s`.
+    taken_back = cast(
+        func.coalesce(released_sum(released.c.amount_pusd).scalar_subquery(), want.c.r), BigInteger
     )
-    taken_back = cast(func.coalesce(held, want.c.r), BigInteger)
+    charged = cast(
+        func.coalesce(released_sum(released.c.spent_pusd).scalar_subquery(), want.c.s), BigInteger
+    )
+    relaxed = case(
+        (bindparam("relax", type_=Boolean), func.set_config("synchronous_commit", "off", true()))
+    )
     return (
         update(_COUNTERS)
         .where(_is_counter(want), select(func.count()).select_from(locked).scalar_subquery() >= 0)
         .values(
             reserved_pusd=_C.reserved_pusd - taken_back,
-            spent_pusd=_C.spent_pusd + bindparam("s"),
+            spent_pusd=_C.spent_pusd + charged,
         )
-        .returning(want.c.ord, _C.spent_pusd, _C.reserved_pusd, _C.alert80_sent, _C.alert100_sent)
+        .returning(
+            want.c.ord,
+            _C.spent_pusd,
+            _C.reserved_pusd,
+            _C.alert80_sent,
+            _C.alert100_sent,
+            relaxed.label("relaxed"),
+        )
     )
+
+
+_MARK = (
+    update(_LEASES)
+    .where(_L.id == bindparam("lease"))
+    .values(spent_pusd=bindparam("s", type_=BigInteger))
+    .returning(_L.budget_id)
+)
 
 
 def reserve_all(
@@ -310,16 +342,87 @@ def settle_all_statement(count: int) -> Any:
 
 
 def settle_all_params(
-    releases: Sequence[Release], *, spent_pusd: int, lease_id: str | None
+    releases: Sequence[Release],
+    *,
+    spent_pusd: int,
+    lease_id: str | None,
+    marked: Collection[int] = (),
+    relax: bool = False,
 ) -> dict[str, object]:
-    """The bind parameters of `settle_all_statement`."""
+    """The bind parameters of `settle_all_statement`.
+
+    `marked`: the budgets whose lease recorded the cost (`mark_statement`), so their
+    counters are charged what the lease holds, and nothing when it was swept meanwhile.
+    With `relax`, the commit skips waiting for the WAL flush (PostgreSQL).
+    """
     rows = [
-        (r.budget_id, r.period_start, r.member, 0 if lease_id is not None else r.reserved_pusd)
+        (
+            r.budget_id,
+            r.period_start,
+            r.member,
+            0 if lease_id is not None else r.reserved_pusd,
+            0 if r.budget_id in marked else spent_pusd,
+        )
         for r in releases
     ]
-    params = _holds_params(rows, "bpmr")
-    params.update(s=spent_pusd, lease=lease_id)
+    params = _holds_params(rows, "bpmrs")
+    params.update(lease=lease_id, relax=relax)
     return params
+
+
+def mark_statement() -> Any:
+    """Record a settling call's cost `s` on its lease rows `lease` (UPDATE … RETURNING).
+
+    The durable first step of a settlement in two (`release_marked` is the second):
+    callers attach the usage row to it as a CTE. It locks no counter, so its commit's
+    WAL flush holds up no other call; it returns the budget id of each lease it found.
+    """
+    return _MARK
+
+
+def release_marked(
+    conn: Connection,
+    releases: Sequence[Release],
+    *,
+    lease_id: str,
+    spent_pusd: int,
+    marked: Collection[int],
+) -> list[budgets.CounterState | None]:
+    """The second step: swap the call's leases for the cost they recorded, in lock order.
+
+    One statement. A counter whose lease was marked takes what the lease holds (nothing
+    when a sweep released it meanwhile: the sweep charged it); one whose lease was
+    already gone before `mark_statement` is charged `spent_pusd`. When every lease was
+    marked the commit need not wait for its WAL flush: the cost is durable on the lease,
+    and a lost release is redone by the lease's sweep.
+    """
+    if conn.dialect.name != "postgresql":
+        return [
+            budgets.settle(
+                conn,
+                budget_id=r.budget_id,
+                period_start=r.period_start,
+                reserved_pusd=r.reserved_pusd,
+                spent_pusd=0 if r.budget_id in marked else spent_pusd,
+                lease_id=lease_id,
+                member=r.member,
+            )
+            for r in releases
+        ]
+    relax = _committed_by_itself(conn) and all(r.budget_id in marked for r in releases)
+    params = settle_all_params(
+        releases, spent_pusd=spent_pusd, lease_id=lease_id, marked=marked, relax=relax
+    )
+    rows = rawsql.rows(conn, _settle_all_pg(len(releases)), params)
+    return settled_states(rows, count=len(releases))
+
+
+def _committed_by_itself(conn: Connection) -> bool:
+    # Only a statement that commits alone may relax its commit: inside a transaction the
+    # first step has not committed yet, and the whole transaction would skip the flush.
+    info = getattr(conn.connection.dbapi_connection, "info", None)
+    idle = info is not None and getattr(info.transaction_status, "name", "") == "IDLE"
+    return idle and in_autocommit(conn)
 
 
 def settled_states(rows: Sequence[Any], *, count: int) -> list[budgets.CounterState | None]:

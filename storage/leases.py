@@ -3,8 +3,10 @@
 A lease row (`budget_leases`) holds one call's reservation on one counter until the
 call settles. When its process died, the lease expires and a sweep deletes it and
 subtracts its amount from the counter's `reserved_pusd` in one statement (PostgreSQL,
-data-modifying CTE) or one transaction (SQLite). The DELETE decides who releases a
-lease: several sweepers, or a sweeper and a late settlement, racing for one row find it
+data-modifying CTE) or one transaction (SQLite); a lease that already recorded its
+call's cost (a settlement in two steps whose second step never ran, storage/counters.py)
+adds that cost to `spent_pusd` too. The DELETE decides who releases a lease: several
+sweepers, or a sweeper and a late settlement, racing for one row find it
 deleted by the first and take nothing back (on PostgreSQL a sweeper skips lease rows
 another is deleting). Locks go lease rows first, then the counter, one counter at a
 time; a settlement too takes its lease rows first, then its counters (in the order its
@@ -35,7 +37,7 @@ _EXPIRED = (
         _L.member == bindparam("m"),
         _L.expires_at <= bindparam("now"),
     )
-    .returning(_L.amount_pusd)
+    .returning(_L.amount_pusd, _L.spent_pusd)
 )
 _TAKE_BACK = (
     update(_COUNTERS)
@@ -44,7 +46,10 @@ _TAKE_BACK = (
         _C.period_start == bindparam("p"),
         _C.member == bindparam("m"),
     )
-    .values(reserved_pusd=_C.reserved_pusd - bindparam("released"))
+    .values(
+        reserved_pusd=_C.reserved_pusd - bindparam("released"),
+        spent_pusd=_C.spent_pusd + bindparam("charged"),
+    )
 )
 
 
@@ -65,11 +70,13 @@ def _sweep_pg() -> Any:
     gone = (
         delete(_LEASES)
         .where(_L.id == doomed.c.id, _L.budget_id == doomed.c.budget_id)
-        .returning(_L.amount_pusd)
+        .returning(_L.amount_pusd, _L.spent_pusd)
         .cte("expired")
     )
-    total = cast(func.coalesce(func.sum(gone.c.amount_pusd), 0), BigInteger)
-    released = select(total).scalar_subquery()
+
+    def total(column: Any) -> Any:
+        return select(cast(func.coalesce(func.sum(column), 0), BigInteger)).scalar_subquery()
+
     # The DELETE runs to completion even when the counter row is gone (a deleted budget),
     # so orphaned leases are cleared too; the counter is written only when it gains room.
     return (
@@ -80,7 +87,10 @@ def _sweep_pg() -> Any:
             _C.member == bindparam("m"),
             exists(select(gone.c.amount_pusd)),
         )
-        .values(reserved_pusd=_C.reserved_pusd - released)
+        .values(
+            reserved_pusd=_C.reserved_pusd - total(gone.c.amount_pusd),
+            spent_pusd=_C.spent_pusd + total(gone.c.spent_pusd),
+        )
         .returning(_C.reserved_pusd)
     )
 
@@ -101,10 +111,12 @@ def sweep_counter(
     params: dict[str, object] = {"b": budget_id, "p": period_start, "m": member, "now": now}
     if conn.dialect.name == "postgresql":
         return conn.execute(_SWEEP_PG, params).first() is not None
-    amounts = list(conn.execute(_EXPIRED, params).scalars())
-    if amounts:
-        conn.execute(_TAKE_BACK, {**params, "released": sum(amounts)})
-    return bool(amounts)
+    gone = conn.execute(_EXPIRED, params).all()
+    if gone:
+        released = sum(row.amount_pusd for row in gone)
+        charged = sum(row.spent_pusd or 0 for row in gone)
+        conn.execute(_TAKE_BACK, {**params, "released": released, "charged": charged})
+    return bool(gone)
 
 
 def expired_counters(conn: Connection, *, now: dt.datetime) -> Sequence[tuple[int, str, str]]:

@@ -177,6 +177,9 @@ class BudgetLease(SQLModel, table=True):
     member: str = Field(default="", max_length=64)  # the counter's member ("" when shared)
     amount_pusd: int = Field(sa_column=Column(BigInteger, nullable=False))
     expires_at: NaiveDatetime = Field(index=True)
+    # The call's real cost once it settled (PostgreSQL's two-step settlement); until its
+    # counters took it, a sweep charges it (storage/leases.py).
+    spent_pusd: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class UsageEvent(SQLModel, table=True):

@@ -39,7 +39,7 @@ POSTGRES_URL = os.environ.get(
 
 
 # The fixtures through which a test depends on the run's backend.
-BACKEND_FIXTURES = frozenset({"database_url", "empty_database_url"})
+BACKEND_FIXTURES = frozenset({"database_url", "empty_database_url", "module_database_url"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,14 +68,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     spread = os.environ.get("BYOKBOT_TEST_SPREAD") == "1" and not run_all
     backends = ["sqlite", "postgres"] if spread else [BACKEND]
     runs: list[shards.Run] = []
+    groups: list[str | None] = []
     for item in items:
+        before = len(runs)
         if set(getattr(item, "fixturenames", ())) & BACKEND_FIXTURES:
             runs += [(b, item.nodeid) for b in backends]
         elif spread:
             runs.append((shards.ANY, item.nodeid))
         elif BACKEND != "postgres" or run_all:
             runs.append((BACKEND, item.nodeid))
-    where = shards.plan(runs, shards.load_durations(), backends=backends, shards=n)
+        groups += [_shared_group(item)] * (len(runs) - before)
+    where = shards.plan(runs, shards.load_durations(), backends=backends, shards=n, groups=groups)
     ours = {run for run, slot in zip(runs, where, strict=True) if slot == (BACKEND, k - 1)}
     _record_shard(BACKEND, k, n, everything=runs, ours=ours)
     keep = [item for item in items if {(BACKEND, item.nodeid), (shards.ANY, item.nodeid)} & ours]
@@ -94,6 +97,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if log:
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"{BACKEND}\t{report.nodeid}\t{report.duration:.4f}\n")
+
+
+def _shared_group(item: pytest.Item) -> str | None:
+    """The test's file when it uses a module- or class-scoped fixture of ours, else None.
+
+    Such a fixture is a process or database the module's tests share (a `byokbot serve`,
+    a shell): the shards keep those tests together so it starts once, not once per shard.
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in getattr(info, "name2fixturedefs", {}).values():
+        for fixture in defs:
+            ours = getattr(fixture.func, "__module__", "").startswith("tests.")
+            if ours and fixture.scope in ("module", "class"):
+                return item.nodeid.split("::", 1)[0]
+    return None
 
 
 def _record_shard(
@@ -255,6 +273,30 @@ def database_url(request: pytest.FixtureRequest) -> str:
     name = "pg_url" if BACKEND == "postgres" else "sqlite_url"
     url: str = request.getfixturevalue(name)
     return url
+
+
+@pytest.fixture(scope="module")
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database on the run's backend that one module's tests share.
+
+    Empty when the module's first test starts, NOT between tests: for a module whose tests
+    share one long-running `byokbot` process (starting one per test is what costs CPU).
+    """
+    if BACKEND == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        pool: DatabasePool = request.getfixturevalue("_pg_databases")
+        name = pool.take()
+        try:
+            yield server.url_for(name)
+        finally:
+            pool.release(name)
+        return
+    template: Path = request.getfixturevalue("_sqlite_template")
+    target = tmp_path_factory.mktemp("module-db") / "byokbot.db"
+    shutil.copyfile(template, target)
+    yield f"sqlite:///{target}"
 
 
 @pytest.fixture

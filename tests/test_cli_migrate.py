@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from bot.vault.masterkey import generate_key
 from storage.engine import make_engine
 from storage.migrate import MIGRATIONS
 from tests.kits.helpers import run_byokbot
@@ -64,3 +65,26 @@ def test_migrate_to_an_unknown_revision_is_one_line(
 def test_migrate_help_names_the_option(tmp_path: Path) -> None:
     result = run_byokbot("migrate", "--help", env={}, cwd=tmp_path)
     assert result.returncode == 0 and "--to REV" in result.stdout
+
+
+def test_a_start_migrates_a_database_behind_and_only_then(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """A start skips Alembic at the head only: one revision behind, it still migrates."""
+    url = empty_database_url
+    env = {"BYOKBOT_DATABASE_URL": url, "BYOKBOT_MASTER_KEY": generate_key()}
+    first = run_byokbot("shell", env=env, cwd=tmp_path, stdin="/byok help\n")
+    assert first.returncode == 0, first.stderr
+    assert f"database migrated from empty to {HEAD}" in first.stderr
+    tables = _tables(url)
+    previous = REVISIONS[-2]
+    assert _migrate(url, tmp_path, "--to", previous)[:2] == (0, f"database at revision {previous}")
+
+    behind = run_byokbot("shell", env=env, cwd=tmp_path, stdin="/byok help\n")
+    assert behind.returncode == 0, behind.stderr
+    assert f"database migrated from {previous} to {HEAD}" in behind.stderr
+    assert _tables(url) == tables
+    at_head = run_byokbot("shell", env=env, cwd=tmp_path, stdin="/byok help\n")
+    assert at_head.returncode == 0, at_head.stderr
+    assert "database migrated" not in at_head.stderr
+    assert _migrate(url, tmp_path)[:2] == (0, f"database at revision {HEAD}")

@@ -101,3 +101,19 @@ def test_run_suites_fails_when_the_shards_miss_a_test(tmp_path: Path) -> None:
     )
     assert missing.returncode == 1
     assert "do not run every planned test exactly once" in missing.stderr
+
+
+def test_a_group_of_runs_shares_one_slot_per_backend() -> None:
+    # Tests of a module sharing a module-scoped `byokbot serve` go to one shard together.
+    runs = [(b, n) for b in ("sqlite", "postgres") for n in IDS[:12]]
+    groups = [("tests/test_x.py" if i < 8 else None) for i in range(12)] * 2
+    durations = {b: {n: 5.0 for n in IDS[:12]} for b in ("sqlite", "postgres")}
+    where = shards.plan(runs, durations, backends=["sqlite", "postgres"], shards=3, groups=groups)
+    placed = list(zip(runs, where, groups, strict=True))
+    for backend in ("sqlite", "postgres"):
+        grouped = {slot for (b, _), slot, group in placed if b == backend and group}
+        alone = {slot for (b, _), slot, group in placed if b == backend and not group}
+        # One slot holds the group (a 40 s unit); the four 5 s runs fill the other two.
+        assert len(grouped) == 1 and next(iter(grouped))[0] == backend
+        assert alone == {(backend, k) for k in range(3)} - grouped
+    assert shards.plan(runs, durations, backends=["sqlite", "postgres"], shards=3) != where

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from adapters.discord.adapter import DiscordAdapter
-from bot.config import Settings
-from bot.core import Core
+from typing import TYPE_CHECKING
+
 from bot.errors import ConfigError
-from bot.services import Services
+
+# discord.py is imported only when the adapter is created: every start (a shell, a Slack
+# bot) loads this entry point, and only one with a Discord token runs the adapter.
+if TYPE_CHECKING:
+    from adapters.discord.adapter import DiscordAdapter
+    from bot.config import Settings
+    from bot.core import Core
+    from bot.services import Services
 
 
 class DiscordPlugin:
@@ -23,4 +29,6 @@ class DiscordPlugin:
         """Build the adapter (no network I/O until `start`); ConfigError without a token."""
         if not self.is_configured(services.settings, interactive=False):
             raise ConfigError("Discord needs DISCORD_BOT_TOKEN", setting="DISCORD_BOT_TOKEN")
+        from adapters.discord.adapter import DiscordAdapter
+
         return DiscordAdapter(core, services)

@@ -25,6 +25,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import bodies
 from adapters.slack.clients import bolt_logger, make_client, quiet_logger
+from adapters.slack.direct import DirectEvents
 from adapters.slack.events import EventWorkers, answered_here, never_answered
 from adapters.slack.files import SlackFiles
 from adapters.slack.installations import SqlInstallationStore, SqlStateStore
@@ -95,6 +96,12 @@ class SlackAdapter:
             files=SlackFiles(settings, session=lambda: self._session),
         )
         self.listeners.register(self.app)
+        # Message events skip bolt's dispatch where one token serves one workspace.
+        self._direct = (
+            DirectEvents(self.app.client, self.listeners)
+            if not mode.oauth and settings.slack_bot_token is not None
+            else None
+        )
         tokens: TokenSource
         if self._installations is not None:
             tokens = InstalledTokens(self._installations)
@@ -243,6 +250,8 @@ class SlackAdapter:
         return await to_aiohttp_response(response)
 
     async def _dispatch(self, body: dict[str, Any]) -> None:
+        if self._direct is not None and await self._direct.handle(body):
+            return
         # The body was checked and parsed on the ack path: bolt takes the dict as it is.
         response = await self.app.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
         if response.status >= 500:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -177,9 +177,7 @@ class SlackListeners:
         client: AsyncWebClient,
     ) -> None:
         """`@byokbot …` in a channel (DMs arrive as `message.im` instead)."""
-        if str(event.get("channel", "")).startswith("D"):
-            return
-        self._dispatch(body, event, context, client, mentions_bot=True)
+        self.take_message_event(body, event, bot=_bot_of(context, client), client=client)
 
     async def on_message(
         self,
@@ -189,35 +187,53 @@ class SlackListeners:
         client: AsyncWebClient,
     ) -> None:
         """DMs, and channel messages for `--all-messages` bindings (the core decides)."""
+        self.take_message_event(body, event, bot=_bot_of(context, client), client=client)
+
+    def take_message_event(
+        self,
+        body: Mapping[str, Any],
+        event: Mapping[str, Any],
+        *,
+        bot: BotContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """An `app_mention` or `message` event, from bolt or `adapters.slack.direct`."""
+        kind = event.get("type")
+        if kind == "app_mention":
+            if str(event.get("channel", "")).startswith("D"):
+                return
+            self._dispatch(body, event, bot, client, mentions_bot=True)
+            return
+        if kind != "message":
+            return
         channel_type = event.get("channel_type")
-        bot_user = context.bot_user_id
         if channel_type == "im":
             self._dispatch(
                 body,
                 event,
-                context,
+                bot,
                 client,
-                mentions_bot=mentions(str(event.get("text") or ""), bot_user),
+                mentions_bot=mentions(str(event.get("text") or ""), bot.bot_user_id),
             )
         elif channel_type in _CHANNEL_TYPES:
             # A message mentioning the bot also arrives as app_mention: answer that one only.
-            if mentions(str(event.get("text") or ""), bot_user):
+            if mentions(str(event.get("text") or ""), bot.bot_user_id):
                 return
-            self._dispatch(body, event, context, client, mentions_bot=False)
+            self._dispatch(body, event, bot, client, mentions_bot=False)
 
     def _dispatch(
         self,
         body: Mapping[str, Any],
         event: Mapping[str, Any],
-        context: AsyncBoltContext,
+        bot: BotContext,
         client: AsyncWebClient,
         *,
         mentions_bot: bool,
     ) -> None:
-        bot_user = context.bot_user_id
+        bot_user = bot.bot_user_id
         if not is_human_message(event, bot_user_id=bot_user):
             return
-        team = context.team_id or team_of(body)
+        team = bot.team_id or team_of(body)
         event_id = _opt(body.get("event_id"))
         if not team or not event_id:
             return
@@ -227,8 +243,8 @@ class SlackListeners:
             event_id=event_id,
             bot_user_id=bot_user,
             mentions_bot=mentions_bot,
-            history=self._history(event, client, bot_user_id=bot_user, bot_id=context.bot_id),
-            files=self._message_files(event, context.bot_token or client.token),
+            history=self._history(event, client, bot_user_id=bot_user, bot_id=bot.bot_id),
+            files=self._message_files(event, bot.token or client.token),
         )
         sink = MessageSink(
             client,
@@ -317,6 +333,25 @@ class SlackListeners:
             type(error).__name__,
             body.get("type", "?") if isinstance(body, dict) else "?",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BotContext:
+    """What a message event's handling needs to know of the bot in the event's workspace."""
+
+    team_id: str | None
+    bot_user_id: str | None
+    bot_id: str | None
+    token: str | None
+
+
+def _bot_of(context: AsyncBoltContext, client: AsyncWebClient) -> BotContext:
+    return BotContext(
+        team_id=context.team_id,
+        bot_user_id=context.bot_user_id,
+        bot_id=context.bot_id,
+        token=context.bot_token or client.token,
+    )
 
 
 def _opt(value: object) -> str | None:

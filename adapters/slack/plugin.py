@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from adapters.slack.adapter import SlackAdapter, SlackMode
-from bot.config import Settings
-from bot.core import Core
 from bot.errors import ConfigError
-from bot.services import Services
+
+# slack_bolt (and its aiohttp adapter) is imported only when some Slack mode is configured:
+# every start (a shell, a Discord bot) loads this entry point and asks `is_configured`.
+if TYPE_CHECKING:
+    from adapters.slack.adapter import SlackAdapter, SlackMode
+    from bot.config import Settings
+    from bot.core import Core
+    from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,8 @@ def slack_mode(settings: Settings) -> SlackMode | None:
     http = signing and (oauth or settings.slack_bot_token is not None)
     if not (oauth or socket or http):
         return None
+    from adapters.slack.adapter import SlackMode
+
     return SlackMode(oauth=oauth, socket=socket, http=http)
 
 
@@ -86,4 +93,6 @@ class SlackPlugin:
         mode = slack_mode(services.settings)
         if mode is None:
             raise what_is_missing(services.settings)
+        from adapters.slack.adapter import SlackAdapter
+
         return SlackAdapter(core, services, mode=mode)

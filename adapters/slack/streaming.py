@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.mentions import DefusedStream, StreamDefuser, slack_stream
+from adapters.slack import webapi
 from adapters.slack.text import (
     MAX_CHARS_IN_MESSAGES,
     MESSAGE_LIMIT,
@@ -141,7 +142,9 @@ class ThreadStream(DefusedStream):
             if self._window and len(self._pending) < APPEND_BUFFER:
                 return  # it may all come within the window: then one chat.postMessage
             try:
-                response = await self._client.chat_startStream(
+                response = await webapi.call(
+                    self._client,
+                    "chat.startStream",
                     channel=self._channel,
                     thread_ts=self._thread_ts,
                     markdown_text=self._pending,
@@ -159,8 +162,12 @@ class ThreadStream(DefusedStream):
         if not (force or due):
             return
         try:
-            await self._client.chat_appendStream(
-                channel=self._channel, ts=self._ts, markdown_text=self._pending
+            await webapi.call(
+                self._client,
+                "chat.appendStream",
+                channel=self._channel,
+                ts=self._ts,
+                markdown_text=self._pending,
             )
             self._pending = ""
             self._last_flush = now
@@ -185,13 +192,21 @@ class ThreadStream(DefusedStream):
         now = self._clock()
         try:
             if self._ts is None:
-                response = await self._client.chat_postMessage(
-                    channel=self._channel, thread_ts=self._thread_ts, text=escape(self._part)
+                response = await webapi.call(
+                    self._client,
+                    "chat.postMessage",
+                    channel=self._channel,
+                    thread_ts=self._thread_ts,
+                    text=escape(self._part),
                 )
                 self._ts = str(response["ts"])
             elif force or now - self._last_flush >= UPDATE_INTERVAL:
-                await self._client.chat_update(
-                    channel=self._channel, ts=self._ts, text=escape(self._part)
+                await webapi.call(
+                    self._client,
+                    "chat.update",
+                    channel=self._channel,
+                    ts=self._ts,
+                    text=escape(self._part),
                 )
             else:
                 return
@@ -224,8 +239,12 @@ class ThreadStream(DefusedStream):
         if not self._part:
             return
         try:
-            await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, markdown_text=self._part
+            await webapi.call(
+                self._client,
+                "chat.postMessage",
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                markdown_text=self._part,
             )
         except SLACK_ERRORS as exc:
             logger.info("markdown post refused (%s); posting plain text", error_reason(exc))
@@ -236,8 +255,12 @@ class ThreadStream(DefusedStream):
     async def _stop_stream(self) -> None:
         assert self._ts is not None
         try:
-            await self._client.chat_stopStream(
-                channel=self._channel, ts=self._ts, markdown_text=self._pending or None
+            await webapi.call(
+                self._client,
+                "chat.stopStream",
+                channel=self._channel,
+                ts=self._ts,
+                markdown_text=self._pending or None,
             )
             self._pending = ""
         except SLACK_ERRORS as exc:

@@ -25,13 +25,18 @@ def py_spy() -> str:
 
 
 @contextlib.contextmanager
-def profiled(pid: int, output: Path | None, *, rate: int = 250) -> Iterator[None]:
+def profiled(
+    pid: int, output: Path | None, *, rate: int = 250, gil: bool = False
+) -> Iterator[None]:
     """Sample `pid` with py-spy (collapsed stacks into `output`) while the block runs;
-    nothing when `output` is None."""
+    nothing when `output` is None. `gil`: only the thread holding the GIL (Python's own
+    CPU, without the waits for the GIL that threads otherwise show as busy)."""
     if output is None:
         yield
         return
     command = [py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw"]
+    if gil:
+        command.append("--gil")
     spy = subprocess.Popen(
         [*command, "--output", str(output), "--nonblocking"],
         stdout=subprocess.DEVNULL,

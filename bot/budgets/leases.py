@@ -6,7 +6,9 @@ comes first: a reservation about to be refused sweeps its counter's expired leas
 asks again (bot/budgets/reservations.py), and `serve` sweeps every counter every
 `SWEEP_INTERVAL_SECONDS`. Either way the DELETE of the lease row decides, so an amount
 is released exactly once, and a slow call settling after its lease was swept is
-charged its cost without being taken back from reserved a second time.
+charged its cost without being taken back from reserved a second time. A lease whose
+call already recorded its cost on it (the first step of a settlement in two,
+storage/counters.py) is charged that cost by its sweep, once.
 """
 
 from __future__ import annotations

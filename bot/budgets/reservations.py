@@ -136,9 +136,16 @@ def plan(
     """
     lease_id, at = new_id(), to_naive_utc(now)
     shown = show_member(member, platform=platform)
+    # Every budget of one period shares its window: worked out once per call and period.
+    windows: dict[str, tuple[str, dt.datetime, dt.datetime]] = {}
     held = []
     for row in rows:
-        key, resets = period_window(row.period, now=now, tz=tz)
+        window = windows.get(row.period)
+        if window is None:
+            key, resets = period_window(row.period, now=now, tz=tz)
+            starts = period_start_utc(row.period, now=now, tz=tz)
+            window = windows[row.period] = (key, resets, starts)
+        key, resets, starts = window
         held.append(
             Held(
                 budget_id=row.id,
@@ -150,7 +157,7 @@ def plan(
                 soft=row.soft,
                 period=row.period,
                 period_key=key,
-                starts_at=period_start_utc(row.period, now=now, tz=tz),
+                starts_at=starts,
                 resets_at=resets,
                 limit_pusd=row.limit_pusd,
                 amount_pusd=amount_pusd,

@@ -12,9 +12,6 @@ import io
 import logging
 from dataclasses import dataclass
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 logger = logging.getLogger(__name__)
 
 
@@ -28,6 +25,10 @@ class PdfText:
 
 def extract(data: bytes) -> PdfText | None:
     """Page count and text of `data`; None for an unreadable or encrypted PDF."""
+    # Imported here: pypdf brings fontTools and PIL, ~0.1 s on every start otherwise.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

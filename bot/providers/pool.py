@@ -31,14 +31,20 @@ from bot.providers.urls import ConnectGuard
 logger = logging.getLogger(__name__)
 
 
+_TRANSPORT = ("set_protocol", "write", "resume_reading", "set_write_buffer_limits", "close")
+
+
 def _native(stream: anyio.abc.ByteStream) -> NativeStream:
     """anyio's freshly connected socket stream, taken over by a `NativeStream`."""
     transport = getattr(stream, "_transport", None)
     protocol = getattr(stream, "_protocol", None)
-    if not isinstance(transport, asyncio.Transport) or protocol is None:  # pragma: no cover
-        raise RuntimeError("anyio internals changed; the provider stream cannot adopt it")
+    # Duck-typed: uvloop's transports have asyncio's interface but not its base class.
+    if not all(hasattr(transport, name) for name in _TRANSPORT) or protocol is None:
+        raise RuntimeError(  # pragma: no cover
+            "anyio internals changed; the provider stream cannot adopt it"
+        )
     return NativeStream.adopt(
-        transport,
+        typing.cast(asyncio.Transport, transport),
         buffered=list(getattr(protocol, "read_queue", ())),
         eof=bool(getattr(protocol, "is_at_eof", False)),
     )

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.console.test_console_e2e import REPLY, SECRET, ShellRunner, register
+from tests.console.liveshell import LiveShell
+from tests.console.test_console_e2e import REPLY, SECRET, ShellRunner, register_live
 from tests.fakes.providers import FakeOpenAI
 
 REQUEST = re.compile(
@@ -26,8 +27,11 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def shell(database_url: str, tmp_path: Path) -> ShellRunner:
-    return ShellRunner(database_url, tmp_path)
+def shell(database_url: str, tmp_path: Path) -> Iterator[LiveShell]:
+    """One shell for the whole test; `/new` between steps stands for separate sessions."""
+    env = ShellRunner(database_url, tmp_path).env
+    with LiveShell(env=env, cwd=tmp_path) as runner:
+        yield runner
 
 
 def _request_id(out: str) -> str:
@@ -37,19 +41,20 @@ def _request_id(out: str) -> str:
 
 
 def test_refusal_names_the_request_and_approve_allows_one_call(
-    shell: ShellRunner, fake: FakeOpenAI, engine: Engine
+    shell: LiveShell, fake: FakeOpenAI, engine: Engine
 ) -> None:
-    register(shell, fake)
-    setup = shell(
+    register_live(shell, fake)
+    setup = shell.send(
         "/byok agent create writer --key openai-prod --model gpt-4o-mini",
         "/byok agent bind writer",
         "/byok limit set writer 0.0001 --per day",
         "Write a haiku about zebras",
-    ).stdout
+    )
     first = _request_id(setup)
     assert not fake.chat_requests  # refused before any provider call
 
-    approved = shell(f"/byok approve {first.upper()}", "Write a haiku about zebras").stdout
+    shell.send("/new")
+    approved = shell.send(f"/byok approve {first.upper()}", "Write a haiku about zebras")
     assert (
         f"Approved request {first}: @console-user gets a one-off allowance of $0.00062"
         " on the daily budget of agent writer." in approved
@@ -58,18 +63,21 @@ def test_refusal_names_the_request_and_approve_allows_one_call(
     assert "Send your message again." in approved
     assert approved.count(REPLY) == 1 and len(fake.chat_requests) == 1
 
-    again = shell("Write a haiku about zebras").stdout  # the allowance was spent once
+    shell.send("/new")
+    again = shell.send("Write a haiku about zebras")  # the allowance was spent once
     second = _request_id(again)
     assert second != first and len(fake.chat_requests) == 1
 
-    decided = shell(f"/byok deny {second}", f"/byok approve {second}", f"/byok approve {first}")
-    lines = decided.stdout.splitlines()
-    assert f"[to @console-user] An admin denied request {second}" in decided.stdout
+    decided = shell.send(
+        f"/byok deny {second}", f"/byok approve {second}", f"/byok approve {first}"
+    )
+    lines = decided.splitlines()
+    assert f"[to @console-user] An admin denied request {second}" in decided
     assert f"Request {second} was already denied; nothing changed." in lines
     assert f"Request {first} was already used; nothing changed." in lines
     assert (
         "There is no request zzzzzzzz in this workspace."
-        in shell("/byok approve zzzzzzzz").stdout.splitlines()
+        in shell.send("/byok approve zzzzzzzz").splitlines()
     )
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM approval_requests")).mappings().all()

@@ -36,6 +36,7 @@ from bot.providers.types import Usage
 from bot.turns.records import CallFacts, CallResult, row_values
 from storage.accounting import CounterSettlement, settle_call
 from storage.budgets import ensure_counter, read_counter, try_reserve
+from storage.counters import Release, mark_statement, release_marked
 from storage.engine import make_engine
 from storage.models import BudgetLease
 from tests.fakes.fixtures import *  # noqa: F403
@@ -153,6 +154,51 @@ async def test_concurrent_sweeps_release_once_and_a_late_settlement_charges_once
             )
         assert state is not None
     assert _counter(engine, budget_id) == (220, 0)
+    assert _scalar(engine, "SELECT count(*) FROM budget_leases") == 0
+
+
+def test_a_settlement_in_two_steps_is_charged_once_when_its_second_step_is_lost(
+    engine: Engine, world: World
+) -> None:
+    """The cost recorded on the lease (step one) reaches the counter exactly once.
+
+    Step two (the counters) never ran, as when its process or its relaxed commit was
+    lost: the sweep charges the recorded cost. A step two that runs after the sweep
+    then charges nothing, and one that finds its lease gone before step one charges
+    its cost itself.
+    """
+    budget_id = world.budget("5")
+    expired = AT - dt.timedelta(seconds=1)
+    _lease(engine, budget_id, "lost1", 100, expired)
+    _lease(engine, budget_id, "late2", 200, expired)
+    _lease(engine, budget_id, "live3", 50, AT + LEASE)
+    release = [Release(budget_id, PERIOD, "", 0)]
+
+    def mark(lease_id: str, cost: int) -> set[int]:
+        with engine.begin() as conn:
+            found = conn.execute(mark_statement(), {"lease": lease_id, "s": cost})
+            return {row.budget_id for row in found}
+
+    assert mark("lost1", 70) == {budget_id}
+    assert mark("late2", 150) == {budget_id}
+    assert _counter(engine, budget_id) == (0, 350)  # a marked lease still holds its amount
+    assert sweep_expired(engine, now=NOW) == 1
+    assert _counter(engine, budget_id) == (220, 50)
+    with engine.begin() as conn:  # late2's step two, after the sweep: nothing more
+        release_marked(conn, release, lease_id="late2", spent_pusd=150, marked={budget_id})
+    assert _counter(engine, budget_id) == (220, 50)
+
+    assert mark("live3", 30) == {budget_id}
+    assert mark("gone4", 9) == set()  # swept before its step one
+    with engine.begin() as conn:
+        states = release_marked(conn, release, lease_id="live3", spent_pusd=30, marked={budget_id})
+        gone = release_marked(conn, release, lease_id="gone4", spent_pusd=9, marked=set())
+        if conn.dialect.name == "postgresql":  # in a transaction: its commit stays durable
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    assert [s.spent_pusd for s in states if s] == [250] and states[0] is not None
+    assert states[0].reserved_pusd == 0
+    assert [s.spent_pusd for s in gone if s] == [259]
+    assert _counter(engine, budget_id) == (259, 0)
     assert _scalar(engine, "SELECT count(*) FROM budget_leases") == 0
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.commands.registry import specs
+from bot.vault.masterkey import generate_key
+from storage.engine import make_engine
 from tests.kits.commands_kit import SECRET, Bot, audit_rows, make_services
 
 # Every management command (everything but help and me), by its registered example.
@@ -29,19 +32,56 @@ def _state(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
+SET_UP = (
+    f"key add openai prod {SECRET} --no-verify",
+    "agent create writer --key prod --model gpt-4o-mini",
+    "agent bind writer #general",
+    "limit set workspace 5 --per month",
+    "admins add @trusted",
+)
+
+
 @pytest.fixture
 async def bot(engine: Engine, master_key: str) -> AsyncIterator[Bot]:
     services = make_services(engine, master_key=master_key)
     bot = Bot(services)
-    for line in (
-        f"key add openai prod {SECRET} --no-verify",
-        "agent create writer --key prod --model gpt-4o-mini",
-        "agent bind writer #general",
-        "limit set workspace 5 --per month",
-        "admins add @trusted",
-    ):
+    for line in SET_UP:
         await bot.run(line)
     yield bot
+    await services.providers.aclose()
+
+
+async def _set_up(engine: Engine, master_key: str) -> None:
+    services = make_services(engine, master_key=master_key)
+    try:
+        for line in SET_UP:
+            await Bot(services).run(line)
+    finally:
+        await services.providers.aclose()
+
+
+@pytest.fixture(scope="module")
+def refusal_world(module_database_url: str) -> Iterator[tuple[Engine, str]]:
+    """One database set up like `bot`'s, shared by the refusal cases (and its master key).
+
+    A refused command changes no table but audit_events, and each case compares the
+    tables and counts the audit rows before and after itself, so the cases see exactly
+    what a fresh set-up would show them; a fresh database per case cost a CREATE DATABASE.
+    """
+    engine = make_engine(module_database_url)
+    master_key = generate_key()
+    try:
+        asyncio.run(_set_up(engine, master_key))
+        yield engine, master_key
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+async def refusal_bot(refusal_world: tuple[Engine, str]) -> AsyncIterator[Bot]:
+    engine, master_key = refusal_world
+    services = make_services(engine, master_key=master_key)
+    yield Bot(services)
     await services.providers.aclose()
 
 
@@ -51,8 +91,9 @@ def test_examples_cover_every_management_command() -> None:
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES), ids=" ".join)
 async def test_non_admins_are_refused_privately_audited_and_change_nothing(
-    bot: Bot, engine: Engine, path: tuple[str, ...]
+    refusal_bot: Bot, refusal_world: tuple[Engine, str], path: tuple[str, ...]
 ) -> None:
+    bot, (engine, _) = refusal_bot, refusal_world
     before = _state(engine)
     audits = len(audit_rows(engine))
     sink = await bot.run(EXAMPLES[path], user="mallory", admin=False)

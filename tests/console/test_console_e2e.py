@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.commands.grammar import tokenize
+from tests.console.liveshell import LiveShell
 from tests.fakes.providers import FakeOpenAI
 from tests.kits.helpers import run_byokbot
 
@@ -31,6 +32,13 @@ def fake() -> Iterator[FakeOpenAI]:
 def shell(fake: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[ShellRunner]:
     fake.reset()
     yield ShellRunner(database_url, tmp_path)
+
+
+@pytest.fixture
+def live(shell: ShellRunner) -> Iterator[LiveShell]:
+    """One long-running shell on the test's database; its clean end is checked after the test."""
+    with LiveShell(env=shell.env, cwd=shell.cwd) as runner:
+        yield runner
 
 
 class ShellRunner:
@@ -56,6 +64,11 @@ class ShellRunner:
 
 def register(shell: ShellRunner, fake: FakeOpenAI) -> None:
     out = shell(f"/byok key add openai openai-prod --base-url {fake.base_url}", SECRET).stdout
+    assert "stored" in out and "verified" in out
+
+
+def register_live(shell: LiveShell, fake: FakeOpenAI) -> None:
+    out = shell.send(f"/byok key add openai openai-prod --base-url {fake.base_url}", SECRET)
     assert "stored" in out and "verified" in out
 
 
@@ -86,15 +99,17 @@ def test_keys_register_verify_list_and_reject(shell: ShellRunner, fake: FakeOpen
     assert all(SECRET not in r.raw_url for r in fake.requests)
 
 
-def test_agent_talk_usage_budget_and_revoke(shell: ShellRunner, fake: FakeOpenAI) -> None:
-    register(shell, fake)
-    talk = shell(
+def test_agent_talk_usage_budget_and_revoke(live: LiveShell, fake: FakeOpenAI) -> None:
+    # One process for the whole story; `/new` between the steps stands for the separate
+    # sessions they once ran in (no step sees another's conversation).
+    register_live(live, fake)
+    talk = live.send(
         "/byok agent create writer --key openai-prod --model gpt-4o-mini --show-cost",
         "/byok agent bind writer",
         "Write a haiku about zebras",
         "@writer and one about lions",
         "/byok usage",
-    ).stdout
+    )
     assert talk.count(REPLY) == 2
     assert "writer · gpt-4o-mini · 19 tokens · $0.000006" in talk
     # Two calls at 12 input x $0.15 + 7 output x $0.60 per MTok, exactly.
@@ -102,10 +117,11 @@ def test_agent_talk_usage_budget_and_revoke(shell: ShellRunner, fake: FakeOpenAI
     assert len(fake.chat_requests) == 2
     assert fake.chat_requests[1].json["messages"][-1]["content"] == "and one about lions"
 
-    budget = shell(
+    live.send("/new")
+    budget = live.send(
         "/byok limit set writer 0.0001 --per day",
         "Another haiku please",
-    ).stdout.splitlines()
+    ).splitlines()
     refusal = next(line for line in budget if line.startswith("Over budget"))
     assert re.fullmatch(
         r"Over budget: writer's daily limit has \$0\.0000\d+ left of \$0\.0001, and this call"
@@ -116,9 +132,10 @@ def test_agent_talk_usage_budget_and_revoke(shell: ShellRunner, fake: FakeOpenAI
     ), refusal
     assert len(fake.chat_requests) == 2
 
-    revoked = shell(
+    live.send("/new")
+    revoked = live.send(
         "/byok limit clear writer", "/byok key revoke openai-prod", "Are you there?"
-    ).stdout.splitlines()
+    ).splitlines()
     assert revoked[-1] == (
         "Agent writer's key openai-prod was revoked; an admin must set another with "
         "/byok agent set writer --key …"
@@ -240,21 +257,28 @@ def _opens_secret_form(command: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def fuzz_shell(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> ShellRunner:
+def fuzz_shell(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShell]:
+    """One shell that every generated example feeds (a process per example cost the time).
+
+    Each example's lines must be read and answered with the shell still up and no traceback
+    (`LiveShell.send` checks); its clean end at end of input is checked after the module.
+    """
     cwd = tmp_path_factory.mktemp("fuzz")
-    runner = ShellRunner(f"sqlite:///{cwd / 'fuzz.db'}", cwd)
-    # An agent and a key exist, so generated lines reach deeper than "not found".
-    runner(
-        f"/byok key add openai writer {SECRET} --base-url {fake.base_url}",
-        "/byok agent create writer --key writer --model gpt-4o-mini",
-    )
-    return runner
+    env = ShellRunner(f"sqlite:///{cwd / 'fuzz.db'}", cwd).env
+    with LiveShell(env=env, cwd=cwd, sentinel=SENTINEL.encode()) as runner:
+        # An agent and a key exist, so generated lines reach deeper than "not found".
+        runner.send(
+            f"/byok key add openai writer {SECRET} --base-url {fake.base_url}",
+            "/byok agent create writer --key writer --model gpt-4o-mini",
+        )
+        yield runner
 
 
 @pytest.fixture(scope="module")
-def sentinel_reply(fuzz_shell: ShellRunner) -> str:
-    reply = fuzz_shell(SENTINEL).stdout
+def sentinel_reply(fuzz_shell: LiveShell) -> str:
+    reply = fuzz_shell.send(SENTINEL)
     assert reply.strip()
+    assert reply.encode() == fuzz_shell.sentinel_reply
     return reply
 
 
@@ -265,7 +289,7 @@ def sentinel_reply(fuzz_shell: ShellRunner) -> str:
 )
 @given(commands=_LINES)
 def test_every_command_line_gets_a_reply(
-    fuzz_shell: ShellRunner, sentinel_reply: str, commands: list[str]
+    fuzz_shell: LiveShell, sentinel_reply: str, commands: list[str]
 ) -> None:
     commands = [c.strip() for c in commands]
     assume(all(c and "\r" not in c for c in commands))
@@ -274,7 +298,8 @@ def test_every_command_line_gets_a_reply(
     lines: list[str] = []
     for command in commands:
         lines += [f"/byok {command}", SENTINEL]
-    out = fuzz_shell(*lines).stdout
+    # `send` adds a last sentinel and returns the output before its reply.
+    out = fuzz_shell.send(*lines)
     chunks = out.split(sentinel_reply)
     assert chunks[-1] == "", f"unterminated output for {shlex.join(commands)!r}: {out!r}"
     assert len(chunks) == len(commands) + 1, out

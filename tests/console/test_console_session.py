@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +9,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests.console.liveshell import LiveShell
 from tests.fakes.providers import FakeOpenAI
-from tests.kits.helpers import byokbot_command, clean_env, run_byokbot
+from tests.kits.helpers import run_byokbot
 
 SECRET = "sk-proj-SessionSecretValue0123456789abcdefXYZ"
 REPLY = "one two three four five six"
@@ -46,21 +43,30 @@ class Shell:
         assert "Traceback" not in result.stdout + result.stderr, result.stderr
         return result.stdout
 
-    def set_up(self, fake: FakeOpenAI) -> None:
-        """A key, agents `claude` (the default) and `writer`, in a process of their own."""
-        out = self(
-            f"/byok key add openai prod {SECRET} --base-url {fake.base_url}",
-            "/byok agent create claude --key prod --model gpt-4o-mini",
-            "/byok agent create writer --key prod --model gpt-4o-mini",
-            "/byok agent default claude",
-        )
-        assert "agent claude created" in out and "agent writer created" in out, out
-        fake.reset()
+
+def set_up(shell: LiveShell, fake: FakeOpenAI) -> None:
+    """A key, agents `claude` (the default) and `writer`: commands, so no conversation yet."""
+    out = shell.send(
+        f"/byok key add openai prod {SECRET} --base-url {fake.base_url}",
+        "/byok agent create claude --key prod --model gpt-4o-mini",
+        "/byok agent create writer --key prod --model gpt-4o-mini",
+        "/byok agent default claude",
+    )
+    assert "agent claude created" in out and "agent writer created" in out, out
+    fake.reset()
 
 
 @pytest.fixture
 def shell(database_url: str, tmp_path: Path) -> Shell:
     return Shell(database_url, tmp_path)
+
+
+@pytest.fixture
+def live(shell: Shell, fake: FakeOpenAI) -> Iterator[LiveShell]:
+    """One session (one process) set up with `set_up`; its clean end is checked after the test."""
+    with LiveShell(env=shell.env, cwd=shell.cwd) as runner:
+        set_up(runner, fake)
+        yield runner
 
 
 def sent(fake: FakeOpenAI, index: int) -> list[tuple[str, str]]:
@@ -70,10 +76,9 @@ def sent(fake: FakeOpenAI, index: int) -> list[tuple[str, str]]:
 
 
 def test_each_agent_remembers_its_conversation_of_the_session(
-    shell: Shell, fake: FakeOpenAI
+    live: LiveShell, shell: Shell, fake: FakeOpenAI
 ) -> None:
-    shell.set_up(fake)
-    shell(
+    live.send(
         "@claude my name is Ada",
         "@claude what is my name?",
         "@writer who am I?",
@@ -90,67 +95,46 @@ def test_each_agent_remembers_its_conversation_of_the_session(
         ("assistant", REPLY),
         ("user", "and the default agent is claude"),
     ]
-    # In memory only: the next session starts with nothing.
+    # In memory only: the next session (another process) starts with nothing.
     shell("@claude what is my name?")
     assert sent(fake, 4) == [("user", "what is my name?")]
 
 
-def test_new_starts_a_fresh_conversation(shell: Shell, fake: FakeOpenAI) -> None:
-    shell.set_up(fake)
-    out = shell("@claude my name is Ada", "@writer remember 42", "/new", "@claude my name?")
+def test_new_starts_a_fresh_conversation(live: LiveShell, fake: FakeOpenAI) -> None:
+    out = live.send("@claude my name is Ada", "@writer remember 42", "/new", "@claude my name?")
     assert "Started a new conversation" in out
     assert len(fake.chat_requests) == 3
     assert sent(fake, 2) == [("user", "my name?")]
-    out = shell("@writer remember 42", "/NEW", "@writer what was it?")
+    # The same session: writer forgot 42 at /new above; /NEW makes it forget it again.
+    live.send("@writer remember 42", "/NEW", "@writer what was it?")
+    assert sent(fake, 3) == [("user", "remember 42")]
     assert sent(fake, 4) == [("user", "what was it?")]
 
 
 def test_help_is_local_and_never_reaches_a_model(
-    shell: Shell, fake: FakeOpenAI, engine: Engine
+    live: LiveShell, fake: FakeOpenAI, engine: Engine
 ) -> None:
-    shell.set_up(fake)
-    out = shell("help", "/help", "?", "  Help  ")
+    out = live.send("help", "/help", "?", "  Help  ")
     assert out.count(HELP_LINE) == 4, out
     assert out.count("/byok key add") == 4, out  # the commands' help follows
     assert fake.chat_requests == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM usage_events")).scalar_one() == 0
     # A line that only starts with "help" is a message like any other.
-    shell("help me write a haiku")
+    live.send("help me write a haiku")
     assert sent(fake, 0) == [("user", "help me write a haiku")]
 
 
-def test_a_pipe_gets_the_answer_as_it_is_streamed(
-    database_url: str, tmp_path: Path, fake: FakeOpenAI
-) -> None:
-    shell = Shell(database_url, tmp_path)
-    shell.set_up(fake)
+def test_a_pipe_gets_the_answer_as_it_is_streamed(live: LiveShell, fake: FakeOpenAI) -> None:
     fake.delay = 0.3  # between streamed words: about 1.5 s for the whole answer
-    proc = subprocess.Popen(
-        [*byokbot_command(), "shell"],
-        env=clean_env(shell.env),
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(b"count for me\n")
-    proc.stdin.close()
-    output, arrivals = b"", []
-    deadline = time.monotonic() + 60
-    fd = proc.stdout.fileno()
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
-        if not ready:
-            continue
-        data = os.read(fd, 4096)
-        if not data:
-            break
-        output += data
-        arrivals.append((time.monotonic(), output.decode(errors="replace")))
-    assert proc.wait(timeout=30) == 0
-    assert REPLY in output.decode(), output
+    mark = len(live.arrivals)
+    output = live.send("count for me", timeout=60)
+    assert REPLY in output, output
+    arrivals: list[tuple[float, str]] = []
+    got = b""
+    for when, data in live.arrivals[mark:]:
+        got += data
+        arrivals.append((when, got.decode(errors="replace")))
     first = next(t for t, seen in arrivals if "one" in seen)
     last = next(t for t, seen in arrivals if "six" in seen)
     # The first word reached the pipe while the provider was still streaming.

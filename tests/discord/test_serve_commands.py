@@ -1,5 +1,8 @@
 """`/byok` app commands through the real `byokbot serve` against the fake Discord.
 
+Tests that need neither an empty database nor a process of their own share the module's
+`byokbot serve` (`shared_discord`, tests/discord/conftest.py).
+
 The process logs in over REST, connects to the fake gateway, syncs its commands, and is
 then sent INTERACTION_CREATE dispatches; answers are read from the interaction callbacks
 and webhook follow-ups the fake recorded (a usage export: the uploaded CSV file itself).
@@ -69,18 +72,24 @@ def test_administrator_role_is_an_admin_too(discord: DiscordDriver) -> None:
 
 
 def test_non_admin_is_refused_privately_and_audited(
-    discord: DiscordDriver, database_url: str
+    shared_discord: DiscordDriver, module_database_url: str
 ) -> None:
+    discord, database_url = shared_discord, module_database_url
+
+    def denials() -> list[tuple[str, str]]:
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT actor_id, outcome FROM audit_events")).all()
+        finally:
+            engine.dispose()
+        return [(row[0], row[1]) for row in rows if row[0] == str(MEMBER) and row[1] == "denied"]
+
+    before = denials()  # the database is the module's: count this test's row only
     answer = discord.command("agent", "list", {}, user=MEMBER)
     assert answer.all_ephemeral
     assert answer.text.startswith("Only byokbot admins"), answer.text
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT actor_id, outcome FROM audit_events")).all()
-    finally:
-        engine.dispose()
-    assert any(row[0] == str(MEMBER) and row[1] == "denied" for row in rows), rows
+    assert len(denials()) == len(before) + 1
 
 
 def test_key_add_without_secret_opens_a_modal_whose_submission_stores_the_key(
@@ -120,8 +129,12 @@ def test_key_add_without_secret_opens_a_modal_whose_submission_stores_the_key(
 
 
 def test_inline_secret_is_stored_never_echoed_nor_logged(
-    discord: DiscordDriver, fake: FakeDiscord, serve: ServeProcess, provider: FakeOpenAI
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    shared_serve: ServeProcess,
+    provider: FakeOpenAI,
 ) -> None:
+    discord, fake, serve = shared_discord, shared_fake, shared_serve
     options = {
         "provider": "openai",
         "name": "inline",
@@ -176,8 +189,9 @@ def test_usage_export_is_an_ephemeral_csv_upload_with_metadata_only(
 
 @pytest.mark.parametrize("why", ["over-the-size-limit", "upload-refused"])
 def test_an_export_discord_cannot_take_is_one_private_line_not_a_hang(
-    discord: DiscordDriver, fake: FakeDiscord, why: str
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, why: str
 ) -> None:
+    discord, fake = shared_discord, shared_fake
     hook = f"/webhooks/{APP_ID}/"
     if why == "over-the-size-limit":
         fake.attachment_size_limit = 100  # told in the interaction; the CSV header is larger
@@ -195,7 +209,8 @@ def test_an_export_discord_cannot_take_is_one_private_line_not_a_hang(
     assert expected in told, told
 
 
-def test_limit_set_soft_each_user_and_me_for_a_member(discord: DiscordDriver) -> None:
+def test_limit_set_soft_each_user_and_me_for_a_member(shared_discord: DiscordDriver) -> None:
+    discord = shared_discord
     options = {"usd": "2", "per": "day", "target": "each-user", "soft": True}
     answer = discord.command("limit", "set", options, user=ADMIN)
     assert answer.all_ephemeral

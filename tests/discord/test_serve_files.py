@@ -10,6 +10,7 @@ process's private TMPDIR, and no file name reaches the log or the database.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,18 +32,39 @@ IMAGE = png(5, 4)
 MENTION = f"<@{BOT_ID}>"
 
 
-@pytest.fixture
-def private_tmp(tmp_path: Path) -> Path:
+# One `byokbot serve` (and one fake Discord, one database) for the whole module: starting a
+# process per test is what cost the time. Each test makes its own agent and key (binding
+# replaces the channel's agent), starts from a fake with no recorded calls (see
+# tests/discord/conftest.py), and checks the shared TMPDIR, log and database, its
+# predecessors' traffic included.
+@pytest.fixture(scope="module")
+def private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The serve process's own TMPDIR: it must stay empty."""
-    path = tmp_path / "private-tmp"
-    path.mkdir()
-    return path
+    return tmp_path_factory.mktemp("private-tmp")
+
+
+@pytest.fixture(scope="module")
+def shared_env(shared_env: dict[str, str], private_tmp: Path) -> dict[str, str]:
+    """The Discord serve environment with a private TMPDIR."""
+    return {**shared_env, "TMPDIR": str(private_tmp)}
 
 
 @pytest.fixture
-def env(env: dict[str, str], private_tmp: Path) -> dict[str, str]:
-    """The Discord serve environment with a private TMPDIR."""
-    return {**env, "TMPDIR": str(private_tmp)}
+def fake(shared_fake: FakeDiscord) -> FakeDiscord:
+    return shared_fake
+
+
+@pytest.fixture
+def serve(shared_serve: ServeProcess) -> ServeProcess:
+    return shared_serve
+
+
+@pytest.fixture
+def discord(shared_discord: DiscordDriver) -> DiscordDriver:
+    return shared_discord
+
+
+_NUMBERS = itertools.count(1)
 
 
 @pytest.fixture
@@ -55,20 +77,21 @@ def hostile() -> Iterator[FakeDiscord]:
 def create_agent(
     discord: DiscordDriver, family: str, provider: FakeServer, *, all_messages: bool = False
 ) -> None:
-    """key add + agent create + bind here, for `family` on `provider`."""
+    """key add + agent create + bind here, for `family` on `provider` (new names each time)."""
+    name = f"seer{next(_NUMBERS)}"
     options: dict[str, Any] = {
         "provider": family,
-        "name": "seer-key",
+        "name": f"{name}-key",
         "secret": "test-key",
         "base_url": provider.base_url,
         "no_verify": True,
     }
     reply = discord.command("key", "add", options, user=ADMIN).text
     assert "stored" in reply, reply
-    options = {"name": "seer", "key": "seer-key", "model": MODELS[family]}
+    options = {"name": name, "key": f"{name}-key", "model": MODELS[family]}
     reply = discord.command("agent", "create", options, user=ADMIN).text
     assert "created" in reply, reply
-    options = {"name": "seer", "all_messages": all_messages}
+    options = {"name": name, "all_messages": all_messages}
     reply = discord.command("agent", "bind", options, user=ADMIN).text
     assert "bound" in reply, reply
 
@@ -105,7 +128,7 @@ def test_an_image_attached_to_a_mention_reaches_the_provider_byte_for_byte(
     discord: DiscordDriver,
     fake: FakeDiscord,
     serve: ServeProcess,
-    database_url: str,
+    module_database_url: str,
     private_tmp: Path,
 ) -> None:
     provider: FakeServer = request.getfixturevalue(f"{family}_fake")
@@ -119,7 +142,7 @@ def test_an_image_attached_to_a_mention_reaches_the_provider_byte_for_byte(
     assert download.authorization is None  # signed URL: no token travels with it
     assert tmp_entries(private_tmp) == []
     time.sleep(0.5)  # the usage row is written after the answer
-    assert_nowhere(NAME, log=serve.log_text(), database_url=database_url)
+    assert_nowhere(NAME, log=serve.log_text(), database_url=module_database_url)
 
 
 def test_an_attachment_alone_in_an_all_messages_channel_is_answered(

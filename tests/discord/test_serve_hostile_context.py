@@ -3,6 +3,8 @@
 A key pasted earlier in a reply chain must not reach the provider as context when the
 bot is mentioned in a reply to it (SPEC "Messages", Guarantee 1); lone surrogates in a
 message or in its chain get an answer, never "internal error" (Guarantee 11).
+
+Both tests share the module's `byokbot serve` (`shared_discord`, tests/discord/conftest.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.discord.conftest import fresh_agent
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import BOT_ID, CHANNEL, GUILD, MEMBER, message, next_id
@@ -69,9 +72,13 @@ def sent_turns(provider: FakeOpenAI) -> list[tuple[str, str]]:
 
 
 def test_a_key_earlier_in_the_reply_chain_never_reaches_the_provider(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, serve: ServeProcess
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    provider: FakeOpenAI,
+    shared_serve: ServeProcess,
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake, serve = shared_discord, shared_fake, shared_serve
+    fresh_agent(discord, provider.base_url)
     newest = chain(
         fake,
         [
@@ -98,9 +105,13 @@ def test_a_key_earlier_in_the_reply_chain_never_reaches_the_provider(
 
 
 def test_lone_surrogates_in_the_message_and_the_chain_get_an_answer(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, serve: ServeProcess
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    provider: FakeOpenAI,
+    shared_serve: ServeProcess,
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake, serve = shared_discord, shared_fake, shared_serve
+    fresh_agent(discord, provider.base_url)
     newest = chain(fake, [(MEMBER, f"{MENTION} broken \ud800 text"), (BOT_ID, "half \udfff")])
     said = discord.say(f"{MENTION} and now \udc00 what?\x00", reply_to=newest)
     fake.wait_for(lambda f: answered_with(f, said["id"], REPLY))

@@ -4,6 +4,8 @@ Every message the real `byokbot serve` creates or edits (replies, stream edits, 
 answers, follow-ups, digest posts) carries `allowed_mentions` with `parse: []`, and its
 text is defused too: `@everyone`, `@here` and role mentions `<@&id>` from model output
 (split across chunks as well), a model id, the `--show-cost` footer and the digest.
+
+Both tests share the module's `byokbot serve` (`shared_discord`, tests/discord/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine
 
 from adapters.mentions import ZWSP
+from tests.discord.conftest import fresh_agent
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import ADMIN, BOT_ID, CHANNEL
@@ -84,20 +87,33 @@ def hostile(provider: FakeOpenAI) -> FakeOpenAI:
 
 
 def test_streamed_answer_cannot_mass_mention_even_split_across_chunks(
-    discord: DiscordDriver, fake: FakeDiscord, hostile: FakeOpenAI, engine: Engine
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    hostile: FakeOpenAI,
+    module_database_url: str,
 ) -> None:
-    discord.create_agent(hostile.base_url)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, hostile.base_url)
+    engine = create_engine(module_database_url)
+    before = usage_rows(engine)  # the database is the module's: count this test's row
     said = discord.say(f"{MENTION} say it")
     fake.wait_for(lambda f: reply_text(f, said["id"]).replace(ZWSP, "") == HOSTILE, timeout=20)
-    fake.wait_for(lambda _f: usage_rows(engine) == 1)
+    fake.wait_for(lambda _f: usage_rows(engine) == before + 1)
+    engine.dispose()
     assert fake.calls_to("PATCH", f"/channels/{CHANNEL}/messages")  # streamed by edits
     assert not ACTIVE.search(reply_text(fake, said["id"]))
     assert_nothing_pings(fake)
 
 
 def test_model_id_cannot_mass_mention_in_replies_footer_or_digest(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, engine: Engine
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    provider: FakeOpenAI,
+    module_database_url: str,
 ) -> None:
+    discord, fake = shared_discord, shared_fake
+    engine = create_engine(module_database_url)
+    before = usage_rows(engine)  # the database is the module's: count this test's row
     provider.reply = "Fine."
     options: dict[str, Any] = {
         "provider": "openai",
@@ -119,7 +135,8 @@ def test_model_id_cannot_mass_mention_in_replies_footer_or_digest(
     fake.wait_for(lambda f: "tokens" in reply_text(f, said["id"]), timeout=20)
     assert f"@{ZWSP}everyone" in reply_text(fake, said["id"])  # the cost footer
 
-    fake.wait_for(lambda _f: usage_rows(engine) == 1)
+    fake.wait_for(lambda _f: usage_rows(engine) == before + 1)
+    engine.dispose()
     answer = discord.command("digest", "now", {}, user=ADMIN)
     assert "posted in" in answer.text, answer.text
     digest = [

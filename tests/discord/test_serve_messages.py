@@ -1,5 +1,9 @@
 """Messages through the real `byokbot serve` on the fake Discord gateway.
 
+Tests that need neither an empty database nor a process of their own share the module's
+`byokbot serve` (`shared_discord`, tests/discord/conftest.py); the default agent, SIGTERM,
+gateway drops and the rejected key each start their own.
+
 Mentions, DMs, `--all-messages` channels, reply chains as context, replays, other bots,
 streaming by edits and splitting at Discord's 2,000-character limit; a gateway that drops
 (resumed, or identified afresh), a REST 429 on a reply, and a provider rejecting the key.
@@ -14,6 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests.discord.conftest import fresh_agent
 from tests.fakes.discord import RESUME_PATH, FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver
 from tests.fakes.discord_gateway import (
@@ -62,9 +67,10 @@ def settle(seconds: float = 1.0) -> None:
 
 
 def test_mention_is_answered_by_a_reply_streamed_with_edits(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url)
     said = discord.say(f"{MENTION} what is 2+2?")
     fake.wait_for(lambda f: answered_with(f, said["id"], REPLY))
     (reply,) = replies_to(fake, said["id"])
@@ -78,9 +84,10 @@ def test_mention_is_answered_by_a_reply_streamed_with_edits(
 
 
 def test_reply_chain_is_the_context(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url)
     first = message(
         message_id=next_id(),
         channel_id=CHANNEL,
@@ -116,9 +123,10 @@ def test_direct_message_goes_to_the_default_agent_of_the_shared_guild(
 
 
 def test_direct_message_from_a_member_of_two_guilds_gets_a_hint_only(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url, bind=False)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url, bind=False)
     dm_channel = 960000000000000002
     said = discord.say("which team am I?", user=ROAMER, channel=dm_channel, guild=None)
     fake.wait_for(lambda f: bool(replies_to(f, said["id"])))
@@ -128,9 +136,10 @@ def test_direct_message_from_a_member_of_two_guilds_gets_a_hint_only(
 
 
 def test_bound_all_messages_channel_answers_plain_messages_only_there(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url, all_messages=True)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url, all_messages=True)
     said = discord.say("no mention needed here")
     fake.wait_for(lambda f: answered_with(f, said["id"], REPLY))
     elsewhere = discord.say("nor here?", channel=SECOND_CHANNEL)
@@ -140,9 +149,10 @@ def test_bound_all_messages_channel_answers_plain_messages_only_there(
 
 
 def test_replayed_message_create_is_answered_once(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url)
     said = discord.say(f"{MENTION} once please")
     discord.say(f"{MENTION} once please", message_id=int(said["id"]))
     fake.wait_for(lambda f: answered_with(f, said["id"], REPLY))
@@ -152,9 +162,10 @@ def test_replayed_message_create_is_answered_once(
 
 
 def test_other_bots_are_ignored_even_when_they_mention_the_bot(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url, all_messages=True)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url, all_messages=True)
     said = discord.say(f"{MENTION} hello from a bot", user=OTHER_BOT)
     settle()
     assert replies_to(fake, said["id"]) == []
@@ -162,15 +173,16 @@ def test_other_bots_are_ignored_even_when_they_mention_the_bot(
 
 
 def test_long_answer_is_split_into_messages_under_the_limit(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
+    discord, fake = shared_discord, shared_fake
     words = [f"word{i:04d}" for i in range(500)]  # 500 × 9 characters - 1 = 4,499
     provider.reply = " ".join(words)
     assert 4_400 < len(provider.reply) < 4_600
-    discord.create_agent(provider.base_url)
+    name = fresh_agent(discord, provider.base_url)
     # The bot stops reading past max-tokens UTF-8 bytes (no token is shorter than a byte):
     # room for every byte of this answer.
-    options = {"name": "writer", "max_tokens": 5_000}
+    options = {"name": name, "max_tokens": 5_000}
     assert "max tokens 5,000" in discord.command("agent", "set", options, user=ADMIN).text
     said = discord.say(f"{MENTION} write a lot")
     fake.wait_for(lambda f: answered_with(f, said["id"], provider.reply), timeout=30)
@@ -181,9 +193,13 @@ def test_long_answer_is_split_into_messages_under_the_limit(
 
 
 def test_message_content_and_answers_are_not_logged(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, serve: ServeProcess
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    provider: FakeOpenAI,
+    shared_serve: ServeProcess,
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake, serve = shared_discord, shared_fake, shared_serve
+    fresh_agent(discord, provider.base_url)
     said = discord.say(f"{MENTION} the secret plan is zanzibar-42")
     fake.wait_for(lambda f: answered_with(f, said["id"], REPLY))
     log = serve.log_text()
@@ -193,10 +209,14 @@ def test_message_content_and_answers_are_not_logged(
 
 
 def test_a_key_in_a_message_is_refused_privately_by_dm_and_never_sent(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI, serve: ServeProcess
+    shared_discord: DiscordDriver,
+    shared_fake: FakeDiscord,
+    provider: FakeOpenAI,
+    shared_serve: ServeProcess,
 ) -> None:
+    discord, fake, serve = shared_discord, shared_fake, shared_serve
     leaked = "sk-proj-Leaked0123456789abcdefghijklmnop"
-    discord.create_agent(provider.base_url)
+    fresh_agent(discord, provider.base_url)
     said = discord.say(f"{MENTION} is this key ok? {leaked}")
     fake.wait_for(lambda f: bool(f.calls_to("POST", "/users/@me/channels")))
     (dm,) = fake.calls_to("POST", "/users/@me/channels")
@@ -291,9 +311,10 @@ def test_a_session_that_cannot_be_resumed_is_identified_afresh_and_replays_answe
 
 
 def test_a_429_on_the_first_reply_is_retried_after_retry_after_and_sent_once(
-    discord: DiscordDriver, fake: FakeDiscord, provider: FakeOpenAI
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord, provider: FakeOpenAI
 ) -> None:
-    discord.create_agent(provider.base_url)
+    discord, fake = shared_discord, shared_fake
+    fresh_agent(discord, provider.base_url)
     path = f"/channels/{CHANNEL}/messages"
     fake.rate_limit("POST", path, retry_after=0.75)
     said = ask(discord, "not so fast")

@@ -1,4 +1,8 @@
-"""Unprompted posts on Discord through the real `byokbot serve`: the digest via the poster."""
+"""Unprompted posts on Discord through the real `byokbot serve`: the digest via the poster.
+
+Both tests share the module's `byokbot serve` (`shared_discord`, tests/discord/conftest.py);
+each names the digest channel itself.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from tests.fakes.discord_gateway import ADMIN, CHANNEL, OTHER_GUILD_CHANNEL
 
 
 def test_digest_now_is_posted_to_the_digest_channel(
-    discord: DiscordDriver, fake: FakeDiscord
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord
 ) -> None:
+    discord, fake = shared_discord, shared_fake
     reply = discord.command("digest", "channel", {}, user=ADMIN).text
     assert "digest" in reply, reply
     answer = discord.command("digest", "now", {}, user=ADMIN)
@@ -30,8 +35,9 @@ def test_digest_now_is_posted_to_the_digest_channel(
 
 
 def test_a_digest_channel_of_another_guild_is_never_posted_to(
-    discord: DiscordDriver, fake: FakeDiscord
+    shared_discord: DiscordDriver, shared_fake: FakeDiscord
 ) -> None:
+    discord, fake = shared_discord, shared_fake
     options = {"channel": str(OTHER_GUILD_CHANNEL)}
     reply = discord.command("digest", "channel", options, user=ADMIN).text
     assert str(OTHER_GUILD_CHANNEL) in reply, reply

@@ -9,18 +9,18 @@ name reaches the log or the database; the budget's worst case counts the image.
 
 from __future__ import annotations
 
+import itertools
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.console.liveshell import LiveShell
 from tests.fakes.content import SentFile, anthropic_files, gemini_files, openai_files
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI
 from tests.fakes.server import FakeServer
 from tests.kits.filekit import image, pdf
-from tests.kits.helpers import run_byokbot
 from tests.kits.platform_files import assert_nowhere, tmp_entries
 
 KEY = "test-key"
@@ -55,33 +55,25 @@ def fakes() -> Iterator[dict[str, FakeServer]]:
 
 
 class Shell:
-    """`byokbot shell` runs on one database, with a private TMPDIR and working directory."""
+    """One test's view of the module's `byokbot shell`: its own files, agent and key names.
 
-    def __init__(self, database_url: str, root: Path) -> None:
-        self.database_url = database_url
-        self.cwd = root / "cwd"
-        self.tmpdir = root / "tmp"
-        self.files = root / "files"
-        for path in (self.cwd, self.tmpdir, self.files):
-            path.mkdir()
-        self.env = {
-            "BYOKBOT_DATABASE_URL": database_url,
-            "BYOKBOT_MASTER_KEY_FILE": str(root / "master.key"),
-            "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
-            "BYOKBOT_LOG_LEVEL": "DEBUG",
-            "TMPDIR": str(self.tmpdir),
-            "USER": "tester",
-        }
-        self.logs = ""
+    All the module's tests feed one long-running shell on one database (a process per test
+    is what cost the time), so each test names its agent and key afresh: nothing a test
+    made is seen by another's agent. The shell's TMPDIR and log are the module's: a test
+    checks them all, its predecessors' included.
+    """
+
+    def __init__(self, live: LiveShell, *, tmpdir: Path, files: Path, number: int) -> None:
+        self.live = live
+        self.database_url = live.env["BYOKBOT_DATABASE_URL"]
+        self.cwd = live.cwd
+        self.tmpdir = tmpdir
+        self.files = files
+        self.name = f"seer{number}"
+        self.key = f"k{number}"
 
     def __call__(self, *lines: str) -> str:
-        result: subprocess.CompletedProcess[str] = run_byokbot(
-            "shell", env=self.env, cwd=self.cwd, stdin="\n".join(lines) + "\n", timeout=120
-        )
-        assert result.returncode == 0, result.stderr
-        assert "Traceback" not in result.stdout + result.stderr, result.stderr
-        self.logs += result.stderr
-        return result.stdout
+        return self.live.send(*lines, timeout=120)
 
     def file(self, name: str, content: bytes) -> Path:
         path = self.files / name
@@ -90,22 +82,50 @@ class Shell:
 
     def agent(self, family: str, fake: FakeServer, *, model: str | None = None) -> None:
         out = self(
-            f"/byok key add {family} k {KEY} --base-url {fake.base_url} --no-verify",
-            f"/byok agent create seer --key k --model {model or MODELS[family]} --no-verify",
+            f"/byok key add {family} {self.key} {KEY} --base-url {fake.base_url} --no-verify",
+            f"/byok agent create {self.name} --key {self.key} "
+            f"--model {model or MODELS[family]} --no-verify",
         )
         assert "stored" in out and "created" in out, out
 
     def all_logs(self) -> str:
         on_disk = [p.read_text(errors="replace") for p in self.cwd.rglob("*.log")]
-        return self.logs + "".join(on_disk)
+        return self.live.stderr + "".join(on_disk)
+
+
+@pytest.fixture(scope="module")
+def live_shell(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveShell]:
+    """The module's one `byokbot shell`, with a private TMPDIR and working directory."""
+    root = tmp_path_factory.mktemp("files-console")
+    for folder in ("cwd", "tmp"):
+        (root / folder).mkdir()
+    env = {
+        "BYOKBOT_DATABASE_URL": module_database_url,
+        "BYOKBOT_MASTER_KEY_FILE": str(root / "master.key"),
+        "BYOKBOT_ALLOW_PRIVATE_BASE_URLS": "true",
+        "BYOKBOT_LOG_LEVEL": "DEBUG",
+        "TMPDIR": str(root / "tmp"),
+        "USER": "tester",
+    }
+    with LiveShell(env=env, cwd=root / "cwd") as live:
+        yield live
 
 
 @pytest.fixture
-def shell(database_url: str, tmp_path: Path, fakes: dict[str, FakeServer]) -> Shell:
+def shell(live_shell: LiveShell, tmp_path: Path, fakes: dict[str, FakeServer]) -> Iterator[Shell]:
     for fake in fakes.values():
         fake.reset()
         fake.reply = REPLY
-    return Shell(database_url, tmp_path)
+    files = tmp_path / "files"
+    files.mkdir()
+    number = next(_NUMBERS)
+    yield Shell(live_shell, tmpdir=Path(live_shell.env["TMPDIR"]), files=files, number=number)
+    live_shell.check()
+
+
+_NUMBERS = itertools.count(1)
 
 
 def sent(family: str, fake: FakeServer) -> list[SentFile]:
@@ -130,7 +150,7 @@ def test_image_pdf_and_text_file_reach_the_provider_exactly(
     a = shell.file(IMAGE_NAME, png)
     b = shell.file(PDF_NAME, document)
     c = shell.file(TEXT_NAME, NOTES.encode())
-    out = shell(f"@seer --file {a} --file {b} --file {c} What do these show?")
+    out = shell(f"@{shell.name} --file {a} --file {b} --file {c} What do these show?")
     assert REPLY in out
     assert "left out" not in out
     files = sent(family, fake)
@@ -168,7 +188,7 @@ def test_refused_files_get_their_lines_and_the_text_is_answered(
     fake_png = shell.file("okapi-fake-4417.png", b"not really a png\x00\x01\x02")
     good = shell.file(IMAGE_NAME, image("GIF", size=(10, 10)))
     out = shell(
-        f"@seer --file {keyed} --file {keyed_pdf} --file {big} --file {binary} "
+        f"@{shell.name} --file {keyed} --file {keyed_pdf} --file {big} --file {binary} "
         f"--file {fake_png} --file {good} Summarise please"
     )
     lines = out.splitlines()
@@ -194,10 +214,10 @@ def test_model_without_image_input_gets_a_line(shell: Shell, fakes: dict[str, Fa
     fake = fakes["openai"]
     shell.agent("openai", fake, model="gpt-3.5-turbo")
     png = shell.file(IMAGE_NAME, image("PNG"))
-    out = shell(f"@seer --file {png} What is this?")
+    out = shell(f"@{shell.name} --file {png} What is this?")
     assert (
-        "Agent seer's model gpt-3.5-turbo does not take images, so attachment 1 was left out."
-        in out.splitlines()
+        f"Agent {shell.name}'s model gpt-3.5-turbo does not take images, "
+        "so attachment 1 was left out." in out.splitlines()
     )
     assert REPLY in out
     assert sent("openai", fake) == []
@@ -209,7 +229,7 @@ def test_a_file_without_text_and_nothing_sendable_makes_no_call(
     fake = fakes["anthropic"]
     shell.agent("anthropic", fake)
     missing = shell.files / "okapi-missing-4417.png"
-    out = shell(f"@seer --file {missing} hello")
+    out = shell(f"@{shell.name} --file {missing} hello")
     assert "Attachment 1 could not be downloaded, so it was left out." in out.splitlines()
     assert REPLY in out
 
@@ -225,10 +245,10 @@ def test_worst_case_reservation_counts_the_image(
     big = shell.file(IMAGE_NAME, image("PNG", size=(4096, 4096)))
     budget = {"openai": "0.003", "anthropic": "0.0025", "gemini": "0.0004"}[family]
     out = shell(
-        "/byok agent set seer --max-tokens 500",
-        f"/byok limit set seer {budget} --per day",
-        f"@seer --file {big} What is this?",
-        "@seer What is a zebra?",
+        f"/byok agent set {shell.name} --max-tokens 500",
+        f"/byok limit set {shell.name} {budget} --per day",
+        f"@{shell.name} --file {big} What is this?",
+        f"@{shell.name} What is a zebra?",
     )
     lines = out.splitlines()
     # The wording of the refusal is the budgets' own; it is the image call that is refused.

@@ -29,7 +29,9 @@ NETGUARD = str(Path(__file__).resolve().parents[1] / "netguard")
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Only PATH/HOME-like variables plus `extra`: no BYOKBOT_*, SLACK_* or keys leak in."""
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
-    env.update({"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    # No PYTHONDONTWRITEBYTECODE: each start would compile our ~180 modules from source again
+    # (tests/run-suites compiles them once before the shards; __pycache__ is git-ignored).
+    env.update({"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"})
     if extra:
         env.update(extra)
     # Every process a test starts stays on this machine (tests/netguard/sitecustomize.py).

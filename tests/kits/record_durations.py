@@ -7,7 +7,8 @@ test phase: backend, test id, seconds), then merge the log into the committed fi
     .venv/bin/python -m tests.kits.record_durations /tmp/durations.log
 
 Tests the log does not mention keep their recorded seconds; tests no longer collected are
-harmless (the split ignores them) and drop out the next time the whole suite is recorded.
+harmless (the split ignores them). To start over from a whole run, write `{}` into
+tests/durations.json before merging.
 """
 
 from __future__ import annotations

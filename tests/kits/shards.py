@@ -40,23 +40,34 @@ def plan(
     *,
     backends: Sequence[str],
     shards: int,
+    groups: Sequence[str | None] | None = None,
 ) -> list[Slot]:
-    """The slot of each of `runs`, in order: greedy by recorded (or estimated) seconds."""
+    """The slot of each of `runs`, in order: greedy by recorded (or estimated) seconds.
+
+    Runs of one backend that share a group name (tests of a module that share a
+    module-scoped process, conftest.py) go to one slot together, as one unit: split over
+    several shards, that process would start once in each of them.
+    """
     if shards < 1:
         raise ValueError(f"shards must be >= 1, not {shards}")
     slots = [(backend, s) for backend in backends for s in range(shards)]
     allowed = {b: [slot for slot in slots if slot[0] == b] for b in backends} | {ANY: slots}
     load = dict.fromkeys(slots, 0.0)
     guess = _Estimates(durations, backends)
-    seconds = [guess.seconds(run) for run in runs]
-    # The runs bound to a backend first (they have no choice), then the free ones fill in.
-    order = sorted(range(len(runs)), key=lambda i: (runs[i][0] == ANY, -seconds[i], runs[i]))
+    units: dict[tuple[str, str], list[int]] = {}
+    for i, run in enumerate(runs):
+        group = groups[i] if groups is not None else None
+        units.setdefault((run[0], f"group\0{group}" if group else run[1]), []).append(i)
+    seconds = {key: sum(guess.seconds(runs[i]) for i in members) for key, members in units.items()}
+    # The units bound to a backend first (they have no choice), then the free ones fill in.
+    order = sorted(units, key=lambda key: (key[0] == ANY, -seconds[key], key))
     result: list[Slot] = [slots[0]] * len(runs)
-    for i in order:
+    for key in order:
         # The least-loaded slot; the first on a tie, so every shard agrees.
-        target = min(allowed[runs[i][0]], key=lambda slot: (load[slot], slots.index(slot)))
-        result[i] = target
-        load[target] += seconds[i]
+        target = min(allowed[key[0]], key=lambda slot: (load[slot], slots.index(slot)))
+        for i in units[key]:
+            result[i] = target
+        load[target] += seconds[key]
     return result
 
 

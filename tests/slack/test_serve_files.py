@@ -10,6 +10,7 @@ process's private TMPDIR, and no file name reaches the log or the database.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,15 @@ from tests.kits.platform_files import (
     sent_images,
     tmp_entries,
 )
+from tests.kits.serve_fixtures import (
+    shared_slack,
+    shared_slack_fake,
+    shared_slack_serve,
+    shared_tmp,
+)
+
+# The module's shared process (pytest finds fixtures by the names imported here).
+__all__ = ["shared_slack", "shared_slack_fake", "shared_slack_serve", "shared_tmp"]
 
 NAME = "quarterly-invoice-7f3a.png"  # must never reach the log or the database
 IMAGE = png(5, 4)
@@ -49,6 +59,23 @@ def private_tmp(tmp_path: Path) -> Path:
 def env(env: dict[str, str], private_tmp: Path) -> dict[str, str]:
     """The Slack serve environment with a private TMPDIR."""
     return {**env, "TMPDIR": str(private_tmp)}
+
+
+# Tests that need neither an empty database nor a process of their own share one
+# `byokbot serve`, fake Slack and database for the module (`shared_slack`, see
+# tests/kits/serve_fixtures.py): each makes its own agent and key (binding replaces the
+# channel's agent) and checks the shared TMPDIR, log and database, its predecessors'
+# traffic included. The DM test needs the first agent (the default) to be its own, so it
+# keeps a fresh process and database.
+_AGENTS = itertools.count(1)
+
+
+def shared_agent(slack: SlackDriver, family: str, provider: FakeServer) -> str:
+    """A new agent (and key) for `family`, bound to C0001 in place of the last one."""
+    name = f"seer{next(_AGENTS)}"
+    create_family_agent(slack.admin, family, provider, name=name)
+    bind(slack, name, "C0001")
+    return name
 
 
 @pytest.fixture
@@ -102,15 +129,21 @@ def bind(slack: SlackDriver, name: str, channel: str, *, all_messages: bool = Fa
 def test_an_image_attached_to_a_mention_reaches_the_provider_byte_for_byte(
     family: str,
     request: pytest.FixtureRequest,
-    slack: SlackDriver,
-    fake: FakeSlackAPI,
-    serve: ServeProcess,
-    database_url: str,
-    private_tmp: Path,
+    shared_slack: SlackDriver,
+    shared_slack_fake: FakeSlackAPI,
+    shared_slack_serve: ServeProcess,
+    module_database_url: str,
+    shared_tmp: Path,
 ) -> None:
+    slack, fake, serve, database_url, private_tmp = (
+        shared_slack,
+        shared_slack_fake,
+        shared_slack_serve,
+        module_database_url,
+        shared_tmp,
+    )
     provider: FakeServer = request.getfixturevalue(f"{family}_fake")
-    create_family_agent(slack.admin, family, provider)
-    bind(slack, "seer", "C0001")
+    shared_agent(slack, family, provider)
     slack.event(mention([fake.add_file(IMAGE, name=NAME, mimetype="image/png")]))
     fake.wait_for(answered)
     (call,) = provider.chat_requests
@@ -174,10 +207,13 @@ def test_file_share_messages_in_all_messages_channels_and_dms_bring_their_files(
 
 
 def test_a_file_on_another_host_is_never_fetched_and_the_text_is_still_answered(
-    slack: SlackDriver, fake: FakeSlackAPI, hostile: FakeSlackAPI, openai_fake: FakeServer
+    shared_slack: SlackDriver,
+    shared_slack_fake: FakeSlackAPI,
+    hostile: FakeSlackAPI,
+    openai_fake: FakeServer,
 ) -> None:
-    create_family_agent(slack.admin, "openai", openai_fake)
-    bind(slack, "seer", "C0001")
+    slack, fake = shared_slack, shared_slack_fake
+    shared_agent(slack, "openai", openai_fake)
     slack.event(mention([hostile.add_file(IMAGE, name=NAME)]))
     fake.wait_for(answered)
     time.sleep(0.3)
@@ -188,10 +224,10 @@ def test_a_file_on_another_host_is_never_fetched_and_the_text_is_still_answered(
 
 
 def test_a_declared_25_mb_file_is_not_downloaded_at_all(
-    slack: SlackDriver, fake: FakeSlackAPI, openai_fake: FakeServer
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, openai_fake: FakeServer
 ) -> None:
-    create_family_agent(slack.admin, "openai", openai_fake)
-    bind(slack, "seer", "C0001")
+    slack, fake = shared_slack, shared_slack_fake
+    shared_agent(slack, "openai", openai_fake)
     slack.event(mention([fake.add_file(IMAGE, size=25 * 1024 * 1024)]))
     fake.wait_for(answered)
     time.sleep(0.3)
@@ -201,10 +237,13 @@ def test_a_declared_25_mb_file_is_not_downloaded_at_all(
 
 
 def test_a_file_larger_than_it_declares_is_cut_at_20_mb_while_streaming(
-    slack: SlackDriver, fake: FakeSlackAPI, openai_fake: FakeServer, private_tmp: Path
+    shared_slack: SlackDriver,
+    shared_slack_fake: FakeSlackAPI,
+    openai_fake: FakeServer,
+    shared_tmp: Path,
 ) -> None:
-    create_family_agent(slack.admin, "openai", openai_fake)
-    bind(slack, "seer", "C0001")
+    slack, fake, private_tmp = shared_slack, shared_slack_fake, shared_tmp
+    shared_agent(slack, "openai", openai_fake)
     length = 64 * 1024 * 1024
     obj = fake.add_file(size=1_000, length=length)
     slack.event(mention([obj]))
@@ -217,10 +256,10 @@ def test_a_file_larger_than_it_declares_is_cut_at_20_mb_while_streaming(
 
 
 def test_earlier_files_of_the_thread_are_not_sent_again(
-    slack: SlackDriver, fake: FakeSlackAPI, openai_fake: FakeServer
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, openai_fake: FakeServer
 ) -> None:
-    create_family_agent(slack.admin, "openai", openai_fake)
-    bind(slack, "seer", "C0001")
+    slack, fake = shared_slack, shared_slack_fake
+    shared_agent(slack, "openai", openai_fake)
     old, new = png(7, 7), png(8, 8)
     parent, answer, current = next_ts(), next_ts(), next_ts()
     fake.set_thread(

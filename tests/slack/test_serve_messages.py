@@ -1,11 +1,15 @@
 """Messages through the real `byokbot serve`: mentions, threads, DMs, all-messages, retries.
 
 Every test runs the real process against the fake Slack Web API and the fake OpenAI
-provider, delivering events signed with Slack's v0 scheme.
+provider, delivering events signed with Slack's v0 scheme. Tests that need neither an
+empty database nor a process of their own share the module's process (`shared_slack`,
+tests/kits/serve_fixtures.py) and name their agents afresh; the DM to the default agent
+and the refused stream (which the process may remember) each start their own.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +19,16 @@ from tests.fakes.providers import FakeOpenAI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.slack_signing import message_event, next_ts
+from tests.kits.serve_fixtures import (
+    shared_slack,
+    shared_slack_fake,
+    shared_slack_serve,
+    shared_tmp,
+)
 from tests.kits.slack_replies import answered, thread_replies
+
+# The module's shared process (pytest finds fixtures by the names imported here).
+__all__ = ["shared_slack", "shared_slack_fake", "shared_slack_serve", "shared_tmp"]
 
 REPLY = "Here is the considered answer from the provider."
 
@@ -25,6 +38,22 @@ def provider(provider: FakeOpenAI) -> FakeOpenAI:
     """The fake OpenAI, answering with REPLY."""
     provider.reply = REPLY
     return provider
+
+
+_AGENTS = itertools.count(1)
+
+
+def fresh_agent(
+    slack: SlackDriver,
+    provider_url: str,
+    *,
+    channel: str | None = "C0001",
+    all_messages: bool = False,
+) -> str:
+    """`create_agent` under a name no earlier test used (binding replaces); returns it."""
+    name = f"writer{next(_AGENTS)}"
+    slack.create_agent(provider_url, name=name, channel=channel, all_messages=all_messages)
+    return name
 
 
 def thread_answer(fake: FakeSlackAPI) -> tuple[str, str]:
@@ -43,9 +72,10 @@ def settle(seconds: float = 0.8) -> None:
 
 
 def test_mention_is_answered_in_its_thread_with_the_provider_text(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url)
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url)
     ts = next_ts()
     event = message_event(
         user="UMEMBER",
@@ -66,9 +96,10 @@ def test_mention_is_answered_in_its_thread_with_the_provider_text(
 
 
 def test_reply_inside_a_thread_carries_the_thread_as_context(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url)
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url)
     parent, answer, noise, current = next_ts(), next_ts(), next_ts(), next_ts()
     fake.set_thread(
         "C0001",
@@ -120,10 +151,11 @@ def test_direct_message_goes_to_the_default_agent(
 
 
 def test_bound_all_messages_channel_answers_plain_messages(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url, channel="C0002", all_messages=True)
-    slack.create_agent(provider.base_url, name="quiet", channel="C0003")
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url, channel="C0002", all_messages=True)
+    fresh_agent(slack, provider.base_url, channel="C0003")
     slack.event(message_event(user="UMEMBER", text="no mention here", channel="C0003"))
     settle()
     assert not provider.chat_requests and not any_reply(fake)  # mentions only in C0003
@@ -135,9 +167,10 @@ def test_bound_all_messages_channel_answers_plain_messages(
 
 
 def test_bots_own_messages_edits_and_other_bots_are_never_answered(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url, channel="C0002", all_messages=True)
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url, channel="C0002", all_messages=True)
     events = [
         message_event(user="UBOT", text="my own answer", channel="C0002", bot_id="BBOT"),
         message_event(user="UOTHER", text="another bot", channel="C0002", bot_id="BOTHER"),
@@ -154,9 +187,10 @@ def test_bots_own_messages_edits_and_other_bots_are_never_answered(
 
 
 def test_mention_delivered_as_two_events_is_answered_once(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url, channel="C0002", all_messages=True)
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url, channel="C0002", all_messages=True)
     ts = next_ts()
     common = {"user": "UMEMBER", "text": "<@UBOT> once please", "channel": "C0002", "ts": ts}
     slack.event(message_event(**common, event_type="app_mention"))
@@ -168,9 +202,10 @@ def test_mention_delivered_as_two_events_is_answered_once(
 
 
 def test_retry_delivered_while_the_first_is_running_gets_one_answer(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url)
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url)
     provider.delay = 0.3  # per streamed chunk: the first delivery is still streaming
     event = message_event(
         user="UMEMBER", text="<@UBOT> slow one", channel="C0001", event_type="app_mention"
@@ -216,9 +251,10 @@ def test_refused_streaming_falls_back_to_post_and_update(
 
 
 def test_slack_429_on_post_message_is_retried_after_retry_after(
-    slack: SlackDriver, fake: FakeSlackAPI, provider: FakeOpenAI
+    shared_slack: SlackDriver, shared_slack_fake: FakeSlackAPI, provider: FakeOpenAI
 ) -> None:
-    slack.create_agent(provider.base_url)
+    slack, fake = shared_slack, shared_slack_fake
+    fresh_agent(slack, provider.base_url)
     fake.fail("chat.postMessage", status=429, retry_after=1)
     slack.event(
         message_event(user="UMEMBER", text="<@UBOT> hi", channel="C0001", event_type="app_mention")
