@@ -13,17 +13,19 @@ export BYOKBOT_TEST_POSTGRES_URL
 
 # A fresh venv's pip (23 on Python 3.11) fails on hash-locked extras: the first thing a new
 # venv installs is a newer pip, itself pinned and hash-checked.
-$(BIN)/python: requirements-pip.lock
+# (A stamp, not $(BIN)/python: that is a symlink, and make would read its target's age.)
+$(VENV)/.pip-installed: requirements-pip.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-pip.lock
+	touch $@
 
 # Stamps record which lock file was installed; they are redone when it changes.
-$(VENV)/.run-installed: requirements.lock pyproject.toml | $(BIN)/python
+$(VENV)/.run-installed: requirements.lock pyproject.toml | $(VENV)/.pip-installed
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
+$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(VENV)/.pip-installed
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.run-installed
