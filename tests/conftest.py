@@ -100,11 +100,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def _shared_group(item: pytest.Item) -> str | None:
-    """The test's file when it uses a module- or class-scoped fixture of ours, else None.
+    """The test's shard group: its file, "many_processes", or None (placed on its own).
 
-    Such a fixture is a process or database the module's tests share (a `byokbot serve`,
-    a shell): the shards keep those tests together so it starts once, not once per shard.
+    A module- or class-scoped fixture of ours is a process or database the module's tests
+    share (a `byokbot serve`, a shell): the shards keep those tests together so it starts
+    once, not once per shard. The `many_processes` races share one shard too.
     """
+    if item.get_closest_marker("many_processes"):
+        # Each opens dozens of database connections: two at once could pass the server's
+        # max_connections (100 by default), so they all share one shard and take turns.
+        return "many_processes"
     info = getattr(item, "_fixtureinfo", None)
     for defs in getattr(info, "name2fixturedefs", {}).values():
         for fixture in defs:

@@ -61,6 +61,7 @@ def _budget(engine: Engine) -> int:
         return budget.id
 
 
+@pytest.mark.many_processes
 def test_an_allowance_is_spent_once_by_racing_processes(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:

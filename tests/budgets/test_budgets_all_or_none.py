@@ -193,12 +193,14 @@ def race(url: str, master_key: str, tmp_path: Path) -> None:
         engine.dispose()
 
 
+@pytest.mark.many_processes
 def test_all_or_none_holds_across_processes_on_postgres(
     pg_url: str, master_key: str, tmp_path: Path
 ) -> None:
     race(pg_url, master_key, tmp_path)
 
 
+@pytest.mark.many_processes
 def test_all_or_none_holds_across_processes_on_sqlite(
     sqlite_url: str, master_key: str, tmp_path: Path
 ) -> None:

@@ -187,6 +187,7 @@ def run_race(
 
 
 @pytest.mark.parametrize("two_budgets", [False, True], ids=["one-budget", "two-budgets"])
+@pytest.mark.many_processes
 def test_budget_holds_across_processes_on_postgres(
     pg_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path, two_budgets: bool
 ) -> None:
@@ -194,6 +195,7 @@ def test_budget_holds_across_processes_on_postgres(
 
 
 @pytest.mark.parametrize("two_budgets", [False, True], ids=["one-budget", "two-budgets"])
+@pytest.mark.many_processes
 def test_budget_holds_across_processes_on_sqlite(
     sqlite_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path, two_budgets: bool
 ) -> None:

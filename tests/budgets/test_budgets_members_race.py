@@ -120,12 +120,14 @@ def run_member_race(url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path)
         engine.dispose()
 
 
+@pytest.mark.many_processes
 def test_member_budgets_hold_across_processes_on_postgres(
     pg_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     run_member_race(pg_url, master_key, fake, tmp_path)
 
 
+@pytest.mark.many_processes
 def test_member_budgets_hold_across_processes_on_sqlite(
     sqlite_url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
