@@ -23,7 +23,7 @@ import pytest
 from bot.vault.masterkey import generate_key
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_driver import DiscordDriver, discord_env
-from tests.fakes.discord_gateway import ADMIN, ATTACHMENT_SIZE_LIMIT
+from tests.fakes.discord_gateway import ADMIN
 from tests.kits.helpers import ServeProcess
 from tests.kits.serve_fixtures import *  # noqa: F403  # provider, serve and what they need
 
@@ -90,13 +90,7 @@ def forget_calls(fake: FakeDiscord, *, quiet: float = 0.3) -> None:
         if len(fake.calls) != seen:
             seen, quiet_since = len(fake.calls), time.monotonic()
         time.sleep(0.05)
-    with fake._lock:  # what a fresh fake starts with
-        fake.calls.clear()
-        fake.messages.clear()
-        fake.cdn_requests.clear()
-        fake._rate_limits.clear()
-        fake._failures.clear()
-        fake.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
+    fake.forget()
 
 
 _AGENTS = itertools.count(1)

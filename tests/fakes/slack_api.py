@@ -63,6 +63,18 @@ class FakeSlackAPI:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    def forget(self) -> None:
+        """Clear what the fake recorded and was told to do (files stay: never reused)."""
+        with self._lock:
+            state = self.state
+            state.calls.clear()
+            state.response_posts.clear()
+            state.downloads.clear()
+            state.faults.clear()
+            state.replies.clear()
+            state.stream_appends.clear()
+            state.refuse_streaming = False
+
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> FakeSlackAPI:
         """Serve on 127.0.0.1 on a free port in a daemon thread."""

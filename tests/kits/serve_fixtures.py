@@ -112,12 +112,4 @@ def forget_slack_calls(fake: FakeSlackAPI, *, quiet: float = 0.3) -> None:
         if len(fake.all_calls()) != seen:
             seen, quiet_since = len(fake.all_calls()), time.monotonic()
         time.sleep(0.05)
-    with fake._lock:  # what a fresh fake starts with (files stay: they are never reused)
-        state = fake.state
-        state.calls.clear()
-        state.response_posts.clear()
-        state.downloads.clear()
-        state.faults.clear()
-        state.replies.clear()
-        state.stream_appends.clear()
-        state.refuse_streaming = False
+    fake.forget()

@@ -92,6 +92,16 @@ class FakeDiscord(Gateway, Rest, Cdn, LoopServer):
             time.sleep(0.05)
         raise AssertionError(f"condition not met in {timeout}s; calls: {self.summary()}")
 
+    def forget(self) -> None:
+        """Clear what the fake recorded and was told to do (a shared fake between tests)."""
+        with self._lock:
+            self.calls.clear()
+            self.messages.clear()
+            self.cdn_requests.clear()
+            self._rate_limits.clear()
+            self._failures.clear()
+            self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
+
     def summary(self) -> list[str]:
         """`METHOD path` of every call so far."""
         with self._lock:
