@@ -91,24 +91,37 @@ _LEASE = insert(_LEASES).values(
 )
 
 
-def _leased_reserve(*, relaxing: bool) -> Any:
-    # PostgreSQL: the counter UPDATE and the lease INSERT in one statement (data-modifying
-    # CTEs always run to completion), the lease inserted only when the UPDATE matched.
-    reserved = _RESERVE.returning(_C.budget_id, _C.period_start, _C.member).cte("reserved")
-    leased = (
+def insert_leases(reserved: Any, *, budget: Any, period: Any, member: Any, amount: Any) -> Any:
+    """CTE: a lease row (id `:lease`, expiry `:exp`) for each row the `reserved` CTE returned."""
+    # PostgreSQL only: it rides on the reserving UPDATE as a data-modifying CTE, so the
+    # leases exist exactly for the counters that UPDATE changed.
+    return (
         insert(_LEASES)
         .from_select(
             ["id", "budget_id", "period_start", "member", "amount_pusd", "expires_at"],
             select(
                 cast(bindparam("lease"), String),
-                reserved.c.budget_id,
-                reserved.c.period_start,
-                reserved.c.member,
-                cast(bindparam("x"), BigInteger),
+                budget,
+                period,
+                member,
+                amount,
                 cast(bindparam("exp"), DateTime),
             ).select_from(reserved),
         )
         .cte("leased")
+    )
+
+
+def _leased_reserve(*, relaxing: bool) -> Any:
+    # PostgreSQL: the counter UPDATE and the lease INSERT in one statement (data-modifying
+    # CTEs always run to completion), the lease inserted only when the UPDATE matched.
+    reserved = _RESERVE.returning(_C.budget_id, _C.period_start, _C.member).cte("reserved")
+    leased = insert_leases(
+        reserved,
+        budget=reserved.c.budget_id,
+        period=reserved.c.period_start,
+        member=reserved.c.member,
+        amount=cast(bindparam("x"), BigInteger),
     )
     columns: list[Any] = [reserved.c.spent_pusd, reserved.c.reserved_pusd]
     if relaxing:

@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     Integer,
     String,
     and_,
@@ -42,7 +41,6 @@ from sqlalchemy import (
     delete,
     false,
     func,
-    insert,
     literal_column,
     select,
     true,
@@ -136,20 +134,8 @@ def _reserve_all_pg(count: int) -> Any:
         .returning(want.c.b, want.c.p, want.c.m, want.c.x)
         .cte("reserved")
     )
-    leased = (
-        insert(_LEASES)
-        .from_select(
-            ["id", "budget_id", "period_start", "member", "amount_pusd", "expires_at"],
-            select(
-                cast(bindparam("lease"), String),
-                reserved.c.b,
-                reserved.c.p,
-                reserved.c.m,
-                reserved.c.x,
-                cast(bindparam("exp"), DateTime),
-            ),
-        )
-        .cte("leased")
+    leased = budgets.insert_leases(
+        reserved, budget=reserved.c.b, period=reserved.c.p, member=reserved.c.m, amount=reserved.c.x
     )
     # Only a reservation that took every counter relaxes the commit (its settlement,
     # or the record of a refusal, commits durably and flushes it too).

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,9 +16,9 @@ from storage import approvals
 from storage.approvals import ApprovalRow
 from storage.models import Budget
 from storage.workspaces import ensure_workspace
+from tests.kits import racers
 from tests.kits.approval_worker import AMOUNT, NOW
 from tests.kits.commands_kit import Bot, audit_rows, make_services
-from tests.kits.helpers import REPO, clean_env
 
 PROCESSES = 2
 ATTEMPTS = 10
@@ -86,37 +82,13 @@ def test_an_allowance_is_spent_once_by_racing_processes(
             _request("cccccccc", budget_id=budget_id, state="approved", allowance_pusd=AMOUNT - 1),
         )
     go = tmp_path / "go"
-    env = clean_env({"PYTHONPATH": str(REPO)})
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.kits.approval_worker",
-                database_url,
-                str(budget_id),
-                str(go),
-                str(ATTEMPTS),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(PROCESSES)
-    ]
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
-        assert time.monotonic() < deadline, "workers did not get ready"
-        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
-        time.sleep(0.01)
-    go.touch()
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    workers = racers.start(
+        "tests.kits.approval_worker",
+        [database_url, str(budget_id), str(go), str(ATTEMPTS)],
+        count=PROCESSES,
+    )
+    finished = racers.release(workers, folder=tmp_path, go=go, timeout=120)
+    results = finished.results
     assert sum(r["passed"] for r in results) == 1, results
     assert sum(r["refused"] for r in results) == PROCESSES * ATTEMPTS - 1
     with engine.connect() as conn:

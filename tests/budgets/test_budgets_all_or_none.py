@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -30,8 +26,8 @@ from storage.budgets import applicable_budgets
 from storage.engine import make_engine
 from storage.leases import held_leases
 from tests.budgets.test_budgets_concurrency import Watcher
+from tests.kits import racers
 from tests.kits import reserve_all_worker as worker
-from tests.kits.helpers import REPO, clean_env
 from tests.kits.turnkit import World, make_services
 
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
@@ -140,37 +136,16 @@ def race(url: str, master_key: str, tmp_path: Path) -> None:
         tight = world.budget(str(amount * AGENT_ROOM), agent_id=agent)
         roomy = world.budget(str(amount * 1000))
         go = tmp_path / "go"
-        env = clean_env({"PYTHONPATH": str(REPO)})
-        args = [sys.executable, "-m", "tests.kits.reserve_all_worker", url, world.workspace_id]
-        procs = [
-            subprocess.Popen(
-                [*args, agent, str(go), str(CALLS)],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(PROCESSES)
-        ]
+        args = [url, world.workspace_id, agent, str(go), str(CALLS)]
+        procs = racers.start("tests.kits.reserve_all_worker", args, count=PROCESSES)
         watcher = Watcher(url, tight)
         watcher.start()
-        deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
-            assert time.monotonic() < deadline, "workers did not get ready"
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-            time.sleep(0.05)
-        go.touch()
-        results = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0 and "Traceback" not in err, err  # no deadlock either
-            results.append(json.loads(out.strip().splitlines()[-1]))
+        finished = racers.release(procs, folder=tmp_path, go=go)  # no deadlock either
         watcher.stop.set()
         watcher.join(10)
 
-        passed = sum(r["passed"] for r in results)
-        assert passed + sum(r["refused"] for r in results) == PROCESSES * CALLS
+        passed = finished.total("passed")
+        assert passed + finished.total("refused") == PROCESSES * CALLS
         # A refusal means the agent's budget was full of calls that all went through.
         assert passed == AGENT_ROOM
         assert watcher.highest <= to_pico(amount * AGENT_ROOM)

@@ -11,9 +11,6 @@ reservations must sweep them (concurrently, each released exactly once) to get r
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +30,7 @@ from storage.engine import make_engine
 from storage.leases import held_leases
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
-from tests.kits.helpers import REPO, clean_env
+from tests.kits import racers
 from tests.kits.turnkit import World, make_services
 
 PROCESSES = 8
@@ -117,51 +114,23 @@ def run_race(
         roomy = world.budget(str(LIMIT * 100)) if two_budgets else None
         seed_crashed_leases(engine, [budget_id] if roomy is None else [budget_id, roomy])
         go = tmp_path / "go"
-        env = clean_env({"BYOKBOT_MASTER_KEY": master_key, "PYTHONPATH": str(REPO)})
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.kits.budget_worker",
-                    url,
-                    world.workspace_id,
-                    str(go),
-                    str(TURNS),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(PROCESSES)
-        ]
+        workers = racers.start(
+            "tests.kits.budget_worker",
+            [url, world.workspace_id, str(go), str(TURNS)],
+            count=PROCESSES,
+            env={"BYOKBOT_MASTER_KEY": master_key},
+        )
         watcher = Watcher(url, budget_id)
         watcher.start()
         # Every worker has imported and connected before any starts its turns.
-        deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
-            assert time.monotonic() < deadline, "workers did not get ready"
-            assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
-            time.sleep(0.05)
-        go.touch()
-        results = []
-        errors: list[str] = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=300)
-            assert worker.returncode == 0, err
-            errors.append(err)
-            assert "Traceback" not in err, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
+        finished = racers.release(workers, folder=tmp_path, go=go)
         watcher.stop.set()
         watcher.join(10)
 
-        ok = sum(r["ok"] for r in results)
-        refused = sum(r["refused"] for r in results)
-        assert sum(r["other"] for r in results) == 0, (results, errors)
+        ok, refused = finished.total("ok"), finished.total("refused")
+        assert finished.total("other") == 0, finished
         assert ok + refused == PROCESSES * TURNS
-        assert 1 <= ok <= 10, results
+        assert 1 <= ok <= 10, finished.results
         assert len(fake.chat_requests) == ok
         assert watcher.samples > 10
         assert watcher.highest <= to_pico(LIMIT), (watcher.highest, to_pico(LIMIT))

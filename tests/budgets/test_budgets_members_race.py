@@ -9,10 +9,6 @@ none may ever pass its limit.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +23,7 @@ from storage.leases import held_leases
 from tests.budgets.test_budgets_concurrency import CALL, PROCESSES, TURNS, Watcher
 from tests.fakes.fixtures import TEST_KEY
 from tests.fakes.providers import FakeOpenAI
-from tests.kits.helpers import REPO, clean_env
+from tests.kits import racers
 from tests.kits.turnkit import World, make_services
 
 EACH = CALL * 2
@@ -57,40 +53,23 @@ def run_member_race(url: str, master_key: str, fake: FakeOpenAI, tmp_path: Path)
         workspace = world.budget(str(WORKSPACE))
         soft = world.budget(str(CALL), agent_id=agent_id, soft=True)  # never refuses
         go = tmp_path / "go"
-        env = clean_env({"BYOKBOT_MASTER_KEY": master_key, "PYTHONPATH": str(REPO)})
-        args = [sys.executable, "-m", "tests.kits.budget_worker", url, world.workspace_id, str(go)]
-        workers = [
-            subprocess.Popen(
-                [*args, str(TURNS)],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(PROCESSES)
-        ]
+        workers = racers.start(
+            "tests.kits.budget_worker",
+            [url, world.workspace_id, str(go), str(TURNS)],
+            count=PROCESSES,
+            env={"BYOKBOT_MASTER_KEY": master_key},
+        )
         watchers = {budget: Watcher(url, budget) for budget in (each, own, workspace)}
         for watcher in watchers.values():
             watcher.start()
-        deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
-            assert time.monotonic() < deadline, "workers did not get ready"
-            assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
-            time.sleep(0.05)
-        go.touch()
-        results = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=300)
-            assert worker.returncode == 0 and "Traceback" not in err, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
+        finished = racers.release(workers, folder=tmp_path, go=go)
         for watcher in watchers.values():
             watcher.stop.set()
             watcher.join(10)
 
-        assert sum(r["other"] for r in results) == 0, results
-        ok = sum(r["ok"] for r in results)
-        assert ok + sum(r["refused"] for r in results) == PROCESSES * TURNS
+        assert finished.total("other") == 0, finished.results
+        ok = finished.total("ok")
+        assert ok + finished.total("refused") == PROCESSES * TURNS
         for budget, limit in ((each, EACH), (own, OWN), (workspace, WORKSPACE)):
             assert watchers[budget].samples > 5
             assert watchers[budget].highest <= to_pico(limit), (budget, watchers[budget].highest)
