@@ -55,6 +55,12 @@ from typing import Any, cast
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchkit.cli import (  # noqa: E402
+    add_round_options,
+    apply_pinning,
+    check_round_options,
+    pin_cpus,
+)
 from bench.benchkit.procs import (  # noqa: E402
     Controlled,
     RssPeak,
@@ -159,30 +165,14 @@ def oddities(r: Round) -> list[str]:
 def parse_args() -> argparse.Namespace:
     """Command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--events", type=int, default=None, help="per round (default 3000)")
-    parser.add_argument("--senders", default="10,50", help="comma-separated sender counts")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds per configuration")
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--quick", action="store_true", help="500 events a round")
-    parser.add_argument("--warmup", type=int, default=200, help="events before measuring")
-    parser.add_argument("--log-level", default="INFO", help="byokbot's BYOKBOT_LOG_LEVEL")
-    parser.add_argument(
-        "--pin", action="store_true", help="targets on CPU 0, fakes and this process on CPU 1"
-    )
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        default=None,
-        help="py-spy byokbot's rounds into PATH.x<senders> (collapsed stacks); print by package",
+    add_round_options(
+        parser,
+        pin_help="targets on CPU 0, fakes and this process on CPU 1",
+        profile_help="py-spy byokbot's rounds into PATH.x<senders> (collapsed stacks); "
+        "print by package",
     )
     args = parser.parse_args()
-    if args.events is None:
-        args.events = 500 if args.quick else 3000
-    if not 0 < args.events < 100_000 or not 0 < args.repeat <= 10:
-        parser.error("--events must be 1..99999 and --repeat 1..10")
-    args.senders = [int(s) for s in args.senders.split(",")]
-    if not all(0 < s <= 200 for s in args.senders):
-        parser.error("--senders takes counts 1..200")
+    check_round_options(parser, args)
     return args
 
 
@@ -245,9 +235,7 @@ def start_client(fakes: Controlled, workdir: Path, *, name: str) -> subprocess.P
 def main() -> int:
     """Run every configuration on both targets and print the table."""
     args = parse_args()
-    pin_targets = pin_rest = None
-    if args.pin and len(os.sched_getaffinity(0)) > 1:
-        pin_targets, pin_rest = 0, max(os.sched_getaffinity(0) - {0})
+    pin_targets, pin_rest = pin_cpus(pin=args.pin)
     workdir = Path(tempfile.mkdtemp(prefix="byokbot-bench-discord-"))
     fakes = Controlled("bench.discordbench.fakes")
     serve: ServeProcess | None = None
@@ -263,10 +251,9 @@ def main() -> int:
                 floors.append(start_client(fakes, workdir, name=name))
                 targets.append(Target(name, floors[-1].pid))
             if pin_targets is not None and pin_rest is not None:
-                for t in targets:
-                    os.sched_setaffinity(t.pid, {pin_targets})
-                os.sched_setaffinity(fakes.proc.pid, {pin_rest})
-                os.sched_setaffinity(0, {pin_rest})
+                apply_pinning(
+                    [t.pid for t in targets], [fakes.proc.pid], cpus=(pin_targets, pin_rest)
+                )
             for t in targets:
                 run_round(t, fakes, senders=10, events=args.warmup)
                 time.sleep(1.0)

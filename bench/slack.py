@@ -56,6 +56,12 @@ from typing import Any, cast
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchkit.cli import (  # noqa: E402
+    add_round_options,
+    apply_pinning,
+    check_round_options,
+    pin_cpus,
+)
 from bench.benchkit.pyspy import by_package, profiled  # noqa: E402
 from bench.slackbench.procs import (  # noqa: E402
     SECRET,
@@ -223,23 +229,12 @@ def oddities(r: Round) -> list[str]:
 def parse_args() -> argparse.Namespace:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=None, help="per round (default 3000)")
-    parser.add_argument("--senders", default="10,50", help="comma-separated sender counts")
+    add_round_options(
+        parser,
+        pin_help="targets on CPU 0, fakes and load generator on CPU 1",
+        profile_help="py-spy byokbot's rounds into PATH.<mode>.x<senders> (collapsed stacks)",
+    )
     parser.add_argument("--modes", default="keepalive,fresh", help="keepalive and/or fresh")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds per configuration")
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--quick", action="store_true", help="500 events a round")
-    parser.add_argument("--warmup", type=int, default=200, help="events before measuring")
-    parser.add_argument("--log-level", default="INFO", help="byokbot's BYOKBOT_LOG_LEVEL")
-    parser.add_argument(
-        "--pin", action="store_true", help="targets on CPU 0, fakes and load generator on CPU 1"
-    )
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        default=None,
-        help="py-spy byokbot's rounds into PATH.<mode>.x<senders> (collapsed stacks)",
-    )
     parser.add_argument(
         "--profile-gil", action="store_true", help="--profile samples the GIL holder only"
     )
@@ -252,11 +247,7 @@ def parse_args() -> argparse.Namespace:
         help="extra environment for byokbot serve (repeatable)",
     )
     args = parser.parse_args()
-    if args.events is None:
-        args.events = 500 if args.quick else 3000
-    if not 0 < args.events < 100_000 or not 0 < args.repeat <= 10:
-        parser.error("--events must be 1..99999 and --repeat 1..10")
-    args.senders = [int(s) for s in args.senders.split(",")]
+    check_round_options(parser, args)
     args.modes = args.modes.split(",")
     if not set(args.modes) <= {"keepalive", "fresh"}:
         parser.error("--modes takes keepalive and/or fresh")
@@ -266,9 +257,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     """Run every configuration on both targets and print the table."""
     args = parse_args()
-    pin_targets = pin_rest = None
-    if args.pin and len(os.sched_getaffinity(0)) > 1:
-        pin_targets, pin_rest = 0, max(os.sched_getaffinity(0) - {0})
+    pin_targets, pin_rest = pin_cpus(pin=args.pin)
     workdir = Path(tempfile.mkdtemp(prefix="byokbot-bench-slack-"))
     fakes = Fakes()
     serve: ServeProcess | None = None
@@ -292,10 +281,9 @@ def main() -> int:
                 Target("baseline", baseline.pid, baseline_url),
             ]
             if pin_targets is not None and pin_rest is not None:
-                for t in targets:
-                    os.sched_setaffinity(t.pid, {pin_targets})
-                os.sched_setaffinity(fakes.proc.pid, {pin_rest})
-                os.sched_setaffinity(0, {pin_rest})
+                apply_pinning(
+                    [t.pid for t in targets], [fakes.proc.pid], cpus=(pin_targets, pin_rest)
+                )
             for t in targets:
                 run_round(t, fakes, mode="keepalive", senders=10, events=args.warmup, pin=pin_rest)
                 time.sleep(1.0)
